@@ -1,0 +1,41 @@
+# The two set-up commands: `make run` and `make test`. Both create .venv on first use and reuse it.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.askai-installed
+SAMPLE_QUESTION ?= Which firms are pioneering chiplet technology?
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: install index run test test-fast lint clean-index
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# The CPU build of torch first: a plain `torch` requirement would pull a multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[model,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Incremental: unchanged documents are skipped, so this is quick when the index is current.
+index: install
+	$(BIN)/askai ingest --prune
+
+run: index
+	$(BIN)/askai ask "$(SAMPLE_QUESTION)"
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check src tests
+
+clean-index:
+	rm -rf index/chroma

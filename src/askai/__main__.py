@@ -1,0 +1,3 @@
+from askai.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,102 @@
+"""The `askai` command. Heavy libraries load only inside the command that needs them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from askai.errors import AskaiError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="askai", description="Ask questions about your documents; answers cite their sources."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="index files and folders (default: the ingest/ folder)")
+    p.add_argument("paths", nargs="*", help="files or folders (.txt .md .html .pdf)")
+    p.add_argument("--prune", action="store_true", help="remove documents whose files are gone")
+    p.add_argument("--reset", action="store_true", help="empty the index first")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("ask", help="answer a question with citations")
+    p.add_argument("question")
+    p.add_argument("-k", "--top-k", type=int, default=None, help="chunks to retrieve")
+    p.add_argument("--json", action="store_true", help="print the Answer as JSON")
+
+    sub.add_parser("documents", help="list the indexed documents")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except AskaiError as exc:
+        print(f"askai: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("askai: interrupted", file=sys.stderr)
+        return 130
+
+
+def _engine():  # noqa: ANN202 - imported lazily to keep --help instant
+    from askai.engine import build_engine
+
+    return build_engine()
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    engine = _engine()
+    report = engine.ingest(
+        args.paths or None, prune=args.prune, reset=args.reset, progress=not args.quiet
+    )
+    for failure in report.failed:
+        print(f"askai: failed: {failure.path}: {failure.reason}", file=sys.stderr)
+    print(f"Ingested: {report.summary()}; {engine.store.count()} chunks in the index")
+    return 0 if report.ok else 1
+
+
+def _cmd_ask(args: argparse.Namespace) -> int:
+    engine = _engine()
+    if args.json:
+        answer = engine.ask(args.question, top_k=args.top_k)
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    stream = engine.stream(args.question, top_k=args.top_k)
+    for token in stream:
+        print(token, end="", flush=True)
+    answer = stream.answer
+    print()
+    if answer.text.strip() != answer.raw_text.strip():
+        print(f"\nVerified answer: {answer.text}")
+        dropped = [s for s in answer.sentences if not s.supported]
+        for s in dropped:
+            print(f"  dropped (unsupported: {s.reason}): {s.text}")
+    if answer.citations:
+        print("\nSources:")
+        for c in answer.citations:
+            print(f"[{c.marker}] {c.source} (characters {c.start}-{c.end}): \"{c.quote}\"")
+    t = answer.timings
+    print(
+        f"\n(retrieval {t['retrieve_s'] * 1000:.0f} ms, first token {t['first_token_s']:.2f} s, "
+        f"total {t['total_s']:.2f} s)"
+    )
+    return 0
+
+
+def _cmd_documents(args: argparse.Namespace) -> int:
+    docs = _engine().documents()
+    for d in docs:
+        print(f"{d.doc_id}\t{d.chunks} chunks\t{d.ingested_at}\t{d.title}")
+    print(f"{len(docs)} documents")
+    return 0
+
+
+_COMMANDS = {"ingest": _cmd_ingest, "ask": _cmd_ask, "documents": _cmd_documents}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

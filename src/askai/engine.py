@@ -1,0 +1,244 @@
+"""The engine: retrieve → prompt → generate → verify and cite. Every interface calls into here."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Generator, Iterable, Iterator
+from pathlib import Path
+
+from askai.answer import REFUSAL, build_messages, cite, tries_to_override
+from askai.errors import IndexNotFoundError, InputError
+from askai.index.embedder import Embedder, build_embedder
+from askai.index.store import DocumentRecord, VectorStore, build_store
+from askai.ingest.chunking import Chunker
+from askai.ingest.pipeline import ingest_files
+from askai.llm.base import LLM, build_llm
+from askai.retrieval import select_passages
+from askai.settings import Settings, load_settings
+from askai.types import Answer, IngestReport, Passage
+
+
+class AnswerStream:
+    """Iterate to receive the model's tokens as they are generated; afterwards ``.answer`` holds
+    the verified :class:`Answer` (whose text may differ from the raw tokens: unsupported sentences
+    are dropped and markers renumbered).
+
+        >>> stream = engine.stream("Which firms pioneer chiplets?")  # doctest: +SKIP
+        >>> for token in stream: print(token, end="")               # doctest: +SKIP
+        >>> stream.answer.citations                                  # doctest: +SKIP
+    """
+
+    def __init__(self, run: Generator[str, None, Answer]) -> None:
+        self._run = run
+        self._answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        self._answer = yield from self._run
+
+    @property
+    def answer(self) -> Answer:
+        if self._answer is None:
+            raise RuntimeError("The stream has not finished; iterate over it first")
+        return self._answer
+
+    def close(self) -> None:
+        self._run.close()
+
+
+class Engine:
+    """Holds the embedder, the store and (loaded on first use) the LLM."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        store: VectorStore | None = None,
+        llm: LLM | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder or build_embedder(settings.embedder)
+        self.store = store or build_store(
+            settings.store, self.embedder.name, self.embedder.dimension
+        )
+        self._llm = llm
+        self._llm_lock = threading.Lock()
+        self._chunker: Chunker | None = None
+
+    # -- components ------------------------------------------------------------------------------
+    @property
+    def llm(self) -> LLM:
+        with self._llm_lock:
+            if self._llm is None:
+                self._llm = build_llm(self.settings.llm)
+            return self._llm
+
+    @property
+    def chunker(self) -> Chunker:
+        if self._chunker is None:
+            tokenizer = getattr(self.embedder, "tokenizer", None)
+            self._chunker = Chunker(
+                self.settings.ingest.chunk_size, self.settings.ingest.chunk_overlap, tokenizer
+            )
+        return self._chunker
+
+    # -- documents -------------------------------------------------------------------------------
+    def ingest(
+        self,
+        paths: Iterable[str | Path] | None = None,
+        *,
+        prune: bool = False,
+        reset: bool = False,
+        progress: bool = True,
+    ) -> IngestReport:
+        if reset:
+            self.store.reset()
+        return ingest_files(
+            list(paths) if paths is not None else self.settings.ingest.paths,
+            store=self.store, embedder=self.embedder, chunker=self.chunker,
+            max_file_bytes=int(self.settings.ingest.max_file_mb * 1_000_000),
+            prune=prune, progress=progress,
+        )
+
+    def documents(self) -> list[DocumentRecord]:
+        return [d for d in self.store.list_documents() if d.status == "ready"]
+
+    def document_text(self, doc_id: str) -> str:
+        record = self.store.get_document(doc_id)
+        if record is None:
+            raise IndexNotFoundError(f"No document {doc_id!r} in the index")
+        return record.text
+
+    def delete_document(self, doc_id: str) -> None:
+        if self.store.get_document(doc_id) is None:
+            raise IndexNotFoundError(f"No document {doc_id!r} in the index")
+        self.store.delete_document(doc_id)
+
+    # -- questions -------------------------------------------------------------------------------
+    def validate(self, question: object, top_k: int | None) -> tuple[str, int]:
+        if not isinstance(question, str):
+            raise InputError(f"Expected the question to be a string, got {type(question).__name__}")
+        q = " ".join(question.split())
+        if not q:
+            raise InputError("The question is empty; ask something about the documents")
+        limit = self.settings.retrieval.max_question_chars
+        if len(q) > limit:
+            raise InputError(
+                f"The question is {len(q)} characters long; the limit is {limit} "
+                "(ASKAI_RETRIEVAL__MAX_QUESTION_CHARS)"
+            )
+        k = self.settings.retrieval.top_k if top_k is None else top_k
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k > 50:
+            raise InputError(f"Expected top_k between 1 and 50, got {top_k!r}")
+        return q, k
+
+    def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
+        """The passages the model would see for ``question``."""
+        q, k = self.validate(question, top_k)
+        if self.store.count() == 0:
+            raise IndexNotFoundError(
+                f"The index at {self.settings.store.path} is empty; run `askai ingest` first"
+            )
+        vector = self.embedder.embed_query(q)
+        hits = self.store.search(vector, k)
+        return select_passages(
+            vector, hits, self.embedder, max_passages=self.settings.retrieval.max_sources
+        )
+
+    def stream(self, question: str, *, top_k: int | None = None) -> AnswerStream:
+        q, k = self.validate(question, top_k)  # fail here, before the caller starts iterating
+        return AnswerStream(self._run(q, k))
+
+    def ask(self, question: str, *, top_k: int | None = None) -> Answer:
+        stream = self.stream(question, top_k=top_k)
+        for _ in stream:
+            pass
+        return stream.answer
+
+    def _run(self, question: str, top_k: int) -> Generator[str, None, Answer]:
+        t0 = time.perf_counter()
+        if tries_to_override(question):
+            timings = {"retrieve_s": 0.0, "first_token_s": 0.0, "total_s": time.perf_counter() - t0}
+            return Answer(question, REFUSAL, True, timings=timings, searched=question)
+        passages = self.retrieve(question, top_k)
+        t_retrieve = time.perf_counter() - t0
+        timings = {"retrieve_s": t_retrieve}
+        if not passages:
+            timings.update(first_token_s=0.0, total_s=time.perf_counter() - t0)
+            return Answer(question, REFUSAL, True, timings=timings, searched=question)
+        llm = self.llm
+        parts: list[str] = []
+        first = None
+        for token in llm.stream(
+            build_messages(question, passages),
+            max_tokens=self.settings.llm.max_tokens,
+            temperature=self.settings.llm.temperature,
+        ):
+            if first is None:
+                first = time.perf_counter() - t0
+            parts.append(token)
+            yield token
+        raw = "".join(parts)
+        cited = cite(raw, passages, question=question)
+        timings.update(first_token_s=first or 0.0, total_s=time.perf_counter() - t0)
+        return Answer(
+            question=question, text=cited.text, refused=cited.refused, citations=cited.citations,
+            sentences=cited.sentences, passages=passages, timings=timings, raw_text=raw,
+            searched=question,
+        )
+
+
+def build_engine(settings: Settings | None = None, **components: object) -> Engine:
+    """An :class:`Engine` from ``settings`` (default: environment and defaults).
+
+        >>> import askai
+        >>> engine = askai.build_engine()                   # doctest: +SKIP
+        >>> askai.ask("Which firms pioneer chiplets?", engine=engine).citations  # doctest: +SKIP
+    """
+    return Engine(settings or load_settings(), **components)  # type: ignore[arg-type]
+
+
+_default: Engine | None = None
+_default_lock = threading.Lock()
+
+
+def default_engine() -> Engine:
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = build_engine()
+        return _default
+
+
+def ask(question: str, engine: Engine | None = None, *, top_k: int | None = None) -> Answer:
+    """Answer ``question`` from the indexed documents, with verified citations.
+
+        >>> a = askai.ask("Which firms pioneer chiplets?")   # doctest: +SKIP
+        >>> a.text, a.refused, a.citations[0].quote         # doctest: +SKIP
+    """
+    return (engine or default_engine()).ask(question, top_k=top_k)
+
+
+def ask_stream(
+    question: str, engine: Engine | None = None, *, top_k: int | None = None
+) -> AnswerStream:
+    """Like :func:`ask`, streaming tokens; ``stream.answer`` holds the Answer afterwards."""
+    return (engine or default_engine()).stream(question, top_k=top_k)
+
+
+def ingest(
+    paths: Iterable[str | Path] | None = None,
+    engine: Engine | None = None,
+    *,
+    prune: bool = False,
+    reset: bool = False,
+    progress: bool = True,
+) -> IngestReport:
+    """Index files and folders (default: the ``ingest.paths`` setting); returns a report."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    return (engine or default_engine()).ingest(paths, prune=prune, reset=reset, progress=progress)
+
+
+__all__ = ["AnswerStream", "Engine", "ask", "ask_stream", "build_engine", "ingest"]

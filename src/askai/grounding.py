@@ -1,0 +1,221 @@
+"""Deterministic, offline checks of claims against evidence.
+
+Used at answer time (to pick the quote a sentence rests on and to drop what no evidence supports)
+and by the eval. Everything here is regex and set arithmetic: no model, no randomness.
+
+    >>> from askai.grounding import check_claim
+    >>> evidence = "Beijing alone now boasts 219 registered models."
+    >>> check_claim("Beijing has 219 models.", evidence).supported
+    True
+    >>> check_claim("Beijing has 300 models.", evidence).supported
+    False
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+# --- sentences --------------------------------------------------------------------------------
+
+_ABBREVIATIONS = {
+    "e.g", "i.e", "etc", "vs", "mr", "mrs", "ms", "dr", "prof", "inc", "ltd", "co", "corp", "jr",
+    "sr", "st", "no", "fig", "approx", "u.s", "u.k", "u.n", "e.u", "a.i", "p.m", "a.m",
+}
+_END = re.compile(r"[.!?。！？]+[\"'”’)\]]*(?=\s|$)")
+_LIST_MARKER = re.compile(r"^(?:[-*•·▪►✅🔸🔥]|\d{1,2}[.)])\s+")
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Character spans ``(start, end)`` of the sentences of ``text``.
+
+    Lines are split apart (lists and headings are one unit per line), then each line at sentence
+    punctuation followed by a space, except after common abbreviations. Spans are trimmed of
+    surrounding white space and leading list markers, so ``text[start:end]`` is a clean quote.
+    """
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for line in text.split("\n"):
+        line_start = pos
+        pos += len(line) + 1
+        seg_start = 0
+        for match in _END.finditer(line):
+            end = match.end()
+            word = re.search(r"(\S+)$", line[seg_start : match.start()])
+            token = (word.group(1) if word else "").lower().strip("(\"'“")
+            if token in _ABBREVIATIONS or re.fullmatch(r"[a-z]", token):
+                continue
+            after = line[end:].lstrip()
+            if after and after[0].islower():
+                continue
+            _add_span(spans, line, line_start, seg_start, end)
+            seg_start = end
+        _add_span(spans, line, line_start, seg_start, len(line))
+    return spans
+
+
+def _add_span(spans: list[tuple[int, int]], line: str, offset: int, start: int, end: int) -> None:
+    piece = line[start:end]
+    stripped = piece.lstrip()
+    start += len(piece) - len(stripped)
+    marker = _LIST_MARKER.match(stripped)
+    if marker:
+        start += marker.end()
+    piece = line[start:end].rstrip()
+    if re.search(r"\w", piece):
+        spans.append((offset + start, offset + start + len(piece)))
+
+
+# --- words, numbers, names --------------------------------------------------------------------
+
+_STOPWORDS = frozenset(
+    """a an the and or but if then than so of in on at to for from by with without into onto
+    about as is are was were be been being am do does did done has have had having it its it's
+    this that these those there here their they them he she his her we our you your i me my
+    which who whom whose what when where why how all any both each few more most other some such
+    only own same too very can could will would shall should may might must also just not no nor
+    yet over under again further once up down out off than via per across among within while
+    during before after above below between through s t don doesn didn isn aren wasn weren
+    according document documents source sources text passage passages mentioned mentions said says
+    one like including include includes included such well much many""".split()
+)
+_NEGATIONS = frozenset({"not", "no", "never", "none", "nor", "without", "cannot", "neither"})
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’\-]*|\d[\d,]*(?:\.\d+)?%?")
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?:%|nm|s)?")
+_NUMBER_WORDS = {
+    "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
+    "nine": "9", "ten": "10", "twelve": "12", "twenty": "20", "hundred": "100", "thousand": "1000",
+}
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ations", "ation", "ings", "ing", "ies", "ied", "es", "ed", "ly", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)] + ("y" if suffix in ("ies", "ied") else "")
+    return word
+
+
+def tokens(text: str) -> list[str]:
+    return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+
+
+def content_words(text: str) -> set[str]:
+    words = set()
+    for w in tokens(text):
+        w = w.strip("'-").removesuffix("'s")
+        if w and w not in _STOPWORDS and (len(w) > 1 or w.isdigit()):
+            words.add(_stem(w))
+    return words
+
+
+def numbers(text: str) -> set[str]:
+    found = {m.group(0).replace(",", "").rstrip("%") for m in _NUMBER.finditer(text)}
+    found |= {_NUMBER_WORDS[w] for w in tokens(text) if w in _NUMBER_WORDS}
+    return {n.removesuffix("nm").removesuffix("s") or n for n in found}
+
+
+def proper_names(text: str) -> set[str]:
+    """Capitalised words that are not the first word of a sentence (lower-cased)."""
+    names: set[str] = set()
+    for start, end in split_sentences(text) or [(0, len(text))]:
+        words = re.findall(r"[A-Za-z][A-Za-z0-9\-]*", text[start:end])
+        for w in words[1:]:
+            if (w[0].isupper() or (len(w) > 1 and w[1:].isupper())) and w.lower() not in _STOPWORDS:
+                names.add(w.lower())
+    return names
+
+
+def _has_negation(text: str) -> bool:
+    return any(w in _NEGATIONS or w.endswith("n't") for w in tokens(text))
+
+
+# --- claims -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    supported: bool
+    coverage: float  # share of the claim's content words found in the evidence window
+    missing_numbers: tuple[str, ...] = ()
+    missing_names: tuple[str, ...] = ()
+    contradiction: bool = False
+    start: int = 0  # the evidence window judged: evidence[start:end]
+    end: int = 0
+
+    @property
+    def reason(self) -> str:
+        if self.contradiction:
+            return "negation differs from the evidence"
+        if self.missing_numbers:
+            return "numbers not in the evidence: " + ", ".join(self.missing_numbers)
+        if self.missing_names:
+            return "names not in the evidence: " + ", ".join(self.missing_names)
+        if not self.supported:
+            return f"only {self.coverage:.0%} of its content words are in the evidence"
+        return ""
+
+
+def check_claim(
+    claim: str,
+    evidence: str,
+    *,
+    question: str = "",
+    min_coverage: float = 0.6,
+    max_window: int = 2,
+) -> ClaimCheck:
+    """Is ``claim`` supported by ``evidence``, judged lexically?
+
+    The claim is compared with every window of 1 to ``max_window`` adjacent sentences of the
+    evidence, and the best window is returned (its offsets in ``start``/``end``). In that window:
+    every number and every proper name of the claim must appear; a negation on one side only is a
+    contradiction; at least ``min_coverage`` of the claim's content words (and at least two of
+    them, when it has two) must be there. Given the ``question``, the same share is required of
+    the claim's *new* words (those not in the question): echoing the question proves nothing.
+    """
+    claim_words = content_words(claim)
+    novel = claim_words - content_words(question) if question else set()
+    claim_numbers = numbers(claim)
+    claim_names = proper_names(claim)
+    claim_negated = _has_negation(claim)
+    spans = split_sentences(evidence) or [(0, len(evidence))]
+    best: ClaimCheck | None = None
+    for i in range(len(spans)):
+        for j in range(i, min(len(spans), i + max_window)):
+            start, end = spans[i][0], spans[j][1]
+            window = evidence[start:end]
+            words = content_words(window)
+            matched = len(claim_words & words)
+            coverage = matched / len(claim_words) if claim_words else 0.0
+            if novel:
+                coverage = min(coverage, len(novel & words) / len(novel))
+            window_numbers = numbers(window)
+            lower = window.lower()
+            check = ClaimCheck(
+                supported=False,
+                coverage=coverage,
+                missing_numbers=tuple(sorted(n for n in claim_numbers if n not in window_numbers)),
+                missing_names=tuple(
+                    sorted(n for n in claim_names if n not in lower and _stem(n) not in words)
+                ),
+                contradiction=coverage >= min_coverage and claim_negated != _has_negation(window),
+                start=start,
+                end=end,
+            )
+            ok = (
+                coverage >= min_coverage
+                and matched >= min(2, len(claim_words))
+                and not check.missing_numbers
+                and not check.missing_names
+                and not check.contradiction
+            )
+            if ok:
+                check = replace(check, supported=True)
+            if best is None or _rank(check) > _rank(best):
+                best = check
+    assert best is not None
+    return best
+
+
+def _rank(check: ClaimCheck) -> tuple[bool, float, int]:
+    # supported first, then coverage, then the shorter window
+    return (check.supported, check.coverage, -(check.end - check.start))

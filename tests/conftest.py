@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+from askai.engine import Engine  # noqa: E402
+from askai.index.embedder import SentenceTransformerEmbedder, default_model_dir  # noqa: E402
+from askai.settings import Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "ingest" / "corpus"
+
+
+class ScriptedLLM:
+    """Stands in for the model where the model is not what is under test: it streams a fixed
+    reply, word by word, and records the prompts it was given."""
+
+    name = "scripted"
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+        self.prompts: list[list[dict[str, str]]] = []
+
+    def stream(self, messages, *, max_tokens, temperature=0.0, stop=None):  # noqa: ANN001
+        self.prompts.append(messages)
+        for i, word in enumerate(self.reply.split(" ")):
+            yield word if i == 0 else " " + word
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(default_model_dir())
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    base: dict[str, object] = {"store": {"path": str(tmp_path / "chroma")}}
+    base.update(overrides)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def engine(settings: Settings, embedder: SentenceTransformerEmbedder) -> Engine:
+    return Engine(settings, embedder=embedder)
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    """A small made-up collection."""
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "lighthouse.txt").write_text(
+        "The Harrowgate lighthouse was built in 1874 by the engineer Mara Quell.\n"
+        "Its lamp is visible from 31 kilometres away on a clear night.\n"
+        "The lighthouse was automated in 1969 and has had no keeper since then.\n",
+        encoding="utf-8",
+    )
+    (root / "bakery.md").write_text(
+        "# Orvale Bakery\n\n"
+        "Orvale Bakery opened in the town of Pennick in 2011. It is known for rye bread "
+        "baked in a wood-fired oven.\n\n"
+        "The bakery employs nine people and donates unsold bread to the Pennick food bank.\n",
+        encoding="utf-8",
+    )
+    (root / "page.html").write_text(
+        "<html><head><title>Glass Frogs</title><style>p{color:red}</style></head><body>"
+        "<h1>Glass frogs</h1><p>Glass frogs have translucent skin on their bellies.</p>"
+        "<p>They live in the rainforests of Central and South America.</p></body></html>",
+        encoding="utf-8",
+    )
+    return root
+
+
+@pytest.fixture(scope="session")
+def corpus_copy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    target = tmp_path_factory.mktemp("corpus")
+    shutil.copytree(CORPUS, target / "corpus")
+    yield target

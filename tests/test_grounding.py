@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from askai.grounding import (
+    check_claim,
+    content_words,
+    numbers,
+    proper_names,
+    split_sentences,
+)
+
+
+def _sentences(text: str) -> list[str]:
+    return [text[a:b] for a, b in split_sentences(text)]
+
+
+def test_split_sentences_lines_and_punctuation() -> None:
+    text = "First one. Second one!\n- A bullet item\n\nThird? Yes."
+    assert _sentences(text) == ["First one.", "Second one!", "A bullet item", "Third?", "Yes."]
+
+
+def test_split_sentences_keeps_abbreviations_and_lowercase_continuations() -> None:
+    text = "The U.S. export controls were meant to hurt. Dr. Li agreed, e.g. in 2024. Done."
+    assert _sentences(text) == [
+        "The U.S. export controls were meant to hurt.",
+        "Dr. Li agreed, e.g. in 2024.",
+        "Done.",
+    ]
+
+
+def test_split_sentences_offsets_are_exact() -> None:
+    text = "  · How it Works: The system predicts jams.  Then it acts.\n✅ Compute dominance: big."
+    spans = split_sentences(text)
+    assert [text[a:b] for a, b in spans] == [
+        "How it Works: The system predicts jams.",
+        "Then it acts.",
+        "Compute dominance: big.",
+    ]
+
+
+def test_numbers_and_names() -> None:
+    assert numbers("Beijing has 219 models, 1,200 staff and 95% uptime on 3nm chips") == {
+        "219", "1200", "95", "3",
+    }
+    assert numbers("two firms") == {"2"}
+    assert proper_names("Chinese firms like Biren Technology lead. They beat NVIDIA.") == {
+        "biren", "technology", "nvidia",
+    }
+
+
+def test_content_words_drop_stopwords_and_stem() -> None:
+    assert content_words("The firms are pioneering chiplets") == {"firm", "pioneer", "chiplet"}
+
+
+def test_check_claim_supported() -> None:
+    evidence = "Beijing alone now boasts 219 registered generative AI models."
+    check = check_claim("Beijing has 219 registered generative AI models.", evidence)
+    assert check.supported and check.coverage >= 0.8
+
+
+def test_check_claim_wrong_number_is_unsupported() -> None:
+    evidence = "Beijing alone now boasts 219 registered generative AI models."
+    check = check_claim("Beijing has 300 registered generative AI models.", evidence)
+    assert not check.supported
+    assert check.missing_numbers == ("300",)
+    assert "300" in check.reason
+
+
+def test_check_claim_wrong_name_is_unsupported() -> None:
+    evidence = "Chinese firms like Biren Technology and Iluvatar CoreX are pioneering chiplets."
+    check = check_claim("Firms like Huawei are pioneering chiplets.", evidence)
+    assert not check.supported and check.missing_names == ("huawei",)
+
+
+def test_check_claim_negation_mismatch_is_a_contradiction() -> None:
+    evidence = "The lighthouse was automated in 1969 and has a keeper."
+    check = check_claim("The lighthouse was not automated in 1969.", evidence)
+    assert check.contradiction and not check.supported
+
+
+def test_check_claim_low_coverage() -> None:
+    check = check_claim("Glass frogs eat mostly beetles at night.", "Glass frogs have skin.")
+    assert not check.supported and check.coverage < 0.5
+
+
+def test_check_claim_returns_the_tightest_supporting_window() -> None:
+    text = "The bakery opened in 2011. It employs nine people. It bakes rye bread."
+    check = check_claim("It employs nine people", text)
+    assert check.supported and text[check.start : check.end] == "It employs nine people."
+    both = check_claim("The bakery opened in 2011 and employs nine people.", text)
+    assert both.supported
+    assert text[both.start : both.end] == "The bakery opened in 2011. It employs nine people."
+
+
+def test_check_claim_needs_the_new_facts_in_one_window() -> None:
+    text = "Glass frogs live in rainforests. Many tourists visit. Bellies of toads are translucent."
+    question = "What is special about glass frogs?"
+    # 'translucent' (the claim's one new word) never stands within two sentences of 'glass frogs'
+    check = check_claim("Glass frogs are translucent.", text, question=question)
+    assert not check.supported and check.coverage < 0.6
+    assert check_claim("Glass frogs live in rainforests.", text, question=question).supported
+
+
+def test_one_shared_word_is_not_support() -> None:
+    assert not check_claim("The sea is a source of inspiration.", "Rising sea levels.").supported
+    assert check_claim("Ernie Bot.", "Baidu has developed Ernie Bot, a service.").supported
