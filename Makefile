@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install index run test test-fast lint clean-index
+.PHONY: install index run ask test test-fast lint clean-index
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,6 +26,9 @@ index: install
 	$(BIN)/askai ingest --prune
 
 run: index
+	$(BIN)/askai ui
+
+ask: index
 	$(BIN)/askai ask "$(SAMPLE_QUESTION)"
 
 test: install

@@ -74,3 +74,23 @@ def test_streaming_with_the_real_model(corpus_engine: Engine) -> None:
     assert len(tokens) > 3
     assert "".join(tokens) == stream.answer.raw_text
     assert not stream.answer.refused and "agricultur" in stream.answer.text.lower()
+
+
+def test_abandoned_stream_releases_the_model(corpus_engine: Engine) -> None:
+    stream = corpus_engine.stream("What is the AI Plus initiative?")
+    it = iter(stream)
+    next(it)
+    stream.close()  # the reader pressed stop after the first token
+    answer = askai.ask("How many registered generative AI models does Beijing have?",
+                       engine=corpus_engine)
+    assert "219" in answer.text
+
+
+def test_follow_up_uses_the_history(corpus_engine: Engine) -> None:
+    history = [("Which companies build chiplets?",
+                "Biren Technology and Iluvatar CoreX are pioneering chiplets [1].")]
+    answer = askai.ask("What problem do they work around?", engine=corpus_engine, history=history)
+    assert answer.searched != answer.question
+    assert "Biren" in answer.searched or "Iluvatar" in answer.searched or (
+        "chiplet" in answer.searched.lower()
+    )

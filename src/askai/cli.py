@@ -28,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
 
     sub.add_parser("documents", help="list the indexed documents")
+
+    p = sub.add_parser("ui", help="serve the chat page (default http://127.0.0.1:7860)")
+    p.add_argument("--host", default=None, help="address to bind (default: setting ui.host)")
+    p.add_argument("--port", type=int, default=None, help="port (default: setting ui.port)")
     return parser
 
 
@@ -61,6 +65,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
+    from askai.answer import is_refusal
+
     engine = _engine()
     if args.json:
         answer = engine.ask(args.question, top_k=args.top_k)
@@ -71,7 +77,9 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         print(token, end="", flush=True)
     answer = stream.answer
     print()
-    if answer.text.strip() != answer.raw_text.strip():
+    if answer.refused != is_refusal(answer.raw_text) or not all(
+        s.supported for s in answer.sentences
+    ):
         print(f"\nVerified answer: {answer.text}")
         dropped = [s for s in answer.sentences if not s.supported]
         for s in dropped:
@@ -96,7 +104,21 @@ def _cmd_documents(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"ingest": _cmd_ingest, "ask": _cmd_ask, "documents": _cmd_documents}
+def _cmd_ui(args: argparse.Namespace) -> int:
+    from askai.ui import serve
+
+    engine = _engine()
+    if engine.store.count() == 0:
+        print("askai: the index is empty; run `askai ingest` or upload files in the page",
+              file=sys.stderr)
+    _ = engine.llm  # load the model before the first reader waits for it
+    serve(engine, host=args.host, port=args.port)
+    return 0
+
+
+_COMMANDS = {
+    "ingest": _cmd_ingest, "ask": _cmd_ask, "documents": _cmd_documents, "ui": _cmd_ui,
+}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from askai.answer import REFUSAL, build_messages, cite, tries_to_override
-from askai.errors import IndexNotFoundError, InputError
+from askai.errors import IndexNotFoundError, InputError, LLMError
+from askai.followup import Turn, build_rewrite_messages, clean_rewrite, needs_rewrite
 from askai.index.embedder import Embedder, build_embedder
 from askai.index.store import DocumentRecord, VectorStore, build_store
 from askai.ingest.chunking import Chunker
 from askai.ingest.pipeline import ingest_files
-from askai.llm.base import LLM, build_llm
+from askai.llm.base import LLM, build_llm, complete
 from askai.retrieval import select_passages
 from askai.settings import Settings, load_settings
 from askai.types import Answer, IngestReport, Passage
@@ -110,10 +111,13 @@ class Engine:
             raise IndexNotFoundError(f"No document {doc_id!r} in the index")
         return record.text
 
-    def delete_document(self, doc_id: str) -> None:
-        if self.store.get_document(doc_id) is None:
+    def delete_document(self, doc_id: str) -> DocumentRecord:
+        """Remove a document and its chunks from the index; returns its record."""
+        record = self.store.get_document(doc_id)
+        if record is None:
             raise IndexNotFoundError(f"No document {doc_id!r} in the index")
         self.store.delete_document(doc_id)
+        return record
 
     # -- questions -------------------------------------------------------------------------------
     def validate(self, question: object, top_k: int | None) -> tuple[str, int]:
@@ -146,32 +150,62 @@ class Engine:
             vector, hits, self.embedder, max_passages=self.settings.retrieval.max_sources
         )
 
-    def stream(self, question: str, *, top_k: int | None = None) -> AnswerStream:
+    def stream(
+        self,
+        question: str,
+        *,
+        top_k: int | None = None,
+        history: Sequence[Turn] | None = None,
+    ) -> AnswerStream:
+        """Stream an answer. ``history`` holds earlier (question, answer) turns of a chat: a
+        follow-up that refers back to them is rewritten into a standalone question first."""
         q, k = self.validate(question, top_k)  # fail here, before the caller starts iterating
-        return AnswerStream(self._run(q, k))
+        turns = [(str(a), str(b)) for a, b in (history or [])]
+        return AnswerStream(self._run(q, k, turns))
 
-    def ask(self, question: str, *, top_k: int | None = None) -> Answer:
-        stream = self.stream(question, top_k=top_k)
+    def ask(
+        self,
+        question: str,
+        *,
+        top_k: int | None = None,
+        history: Sequence[Turn] | None = None,
+    ) -> Answer:
+        stream = self.stream(question, top_k=top_k, history=history)
         for _ in stream:
             pass
         return stream.answer
 
-    def _run(self, question: str, top_k: int) -> Generator[str, None, Answer]:
+    def rewrite(self, question: str, history: Sequence[Turn]) -> str:
+        """The standalone form of a follow-up question (the question itself if it needs none)."""
+        if not needs_rewrite(question, history):
+            return question
+        raw = complete(
+            self.llm, build_rewrite_messages(question, history), max_tokens=64, temperature=0.0
+        )
+        rewritten = clean_rewrite(raw)
+        if not rewritten:
+            raise LLMError(f"The model returned no standalone question for {question!r}")
+        return rewritten[: self.settings.retrieval.max_question_chars]
+
+    def _run(
+        self, question: str, top_k: int, history: list[Turn]
+    ) -> Generator[str, None, Answer]:
         t0 = time.perf_counter()
         if tries_to_override(question):
             timings = {"retrieve_s": 0.0, "first_token_s": 0.0, "total_s": time.perf_counter() - t0}
             return Answer(question, REFUSAL, True, timings=timings, searched=question)
-        passages = self.retrieve(question, top_k)
-        t_retrieve = time.perf_counter() - t0
-        timings = {"retrieve_s": t_retrieve}
+        searched = self.rewrite(question, history)
+        t_rewrite = time.perf_counter() - t0
+        passages = self.retrieve(searched, top_k)
+        timings = {"rewrite_s": t_rewrite, "retrieve_s": time.perf_counter() - t0 - t_rewrite}
         if not passages:
             timings.update(first_token_s=0.0, total_s=time.perf_counter() - t0)
-            return Answer(question, REFUSAL, True, timings=timings, searched=question)
+            return Answer(question, REFUSAL, True, timings=timings, searched=searched)
         llm = self.llm
         parts: list[str] = []
         first = None
         for token in llm.stream(
-            build_messages(question, passages),
+            build_messages(searched, passages),
             max_tokens=self.settings.llm.max_tokens,
             temperature=self.settings.llm.temperature,
         ):
@@ -180,12 +214,12 @@ class Engine:
             parts.append(token)
             yield token
         raw = "".join(parts)
-        cited = cite(raw, passages, question=question)
+        cited = cite(raw, passages, question=searched)
         timings.update(first_token_s=first or 0.0, total_s=time.perf_counter() - t0)
         return Answer(
             question=question, text=cited.text, refused=cited.refused, citations=cited.citations,
             sentences=cited.sentences, passages=passages, timings=timings, raw_text=raw,
-            searched=question,
+            searched=searched,
         )
 
 
@@ -211,20 +245,30 @@ def default_engine() -> Engine:
         return _default
 
 
-def ask(question: str, engine: Engine | None = None, *, top_k: int | None = None) -> Answer:
+def ask(
+    question: str,
+    engine: Engine | None = None,
+    *,
+    top_k: int | None = None,
+    history: Sequence[Turn] | None = None,
+) -> Answer:
     """Answer ``question`` from the indexed documents, with verified citations.
 
         >>> a = askai.ask("Which firms pioneer chiplets?")   # doctest: +SKIP
         >>> a.text, a.refused, a.citations[0].quote         # doctest: +SKIP
     """
-    return (engine or default_engine()).ask(question, top_k=top_k)
+    return (engine or default_engine()).ask(question, top_k=top_k, history=history)
 
 
 def ask_stream(
-    question: str, engine: Engine | None = None, *, top_k: int | None = None
+    question: str,
+    engine: Engine | None = None,
+    *,
+    top_k: int | None = None,
+    history: Sequence[Turn] | None = None,
 ) -> AnswerStream:
     """Like :func:`ask`, streaming tokens; ``stream.answer`` holds the Answer afterwards."""
-    return (engine or default_engine()).stream(question, top_k=top_k)
+    return (engine or default_engine()).stream(question, top_k=top_k, history=history)
 
 
 def ingest(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,19 +57,44 @@ class LlamaCppLLM:
         temperature: float = 0.0,
         stop: list[str] | None = None,
     ) -> Iterator[str]:
-        with self._lock:
+        """Tokens as they are generated. Generation runs in a worker thread that holds the model's
+        lock; when the consumer stops early (closes the generator) the worker stops at the next
+        token, and a consumer that simply abandons the stream costs at most ``max_tokens``."""
+        tokens: queue.Queue[object] = queue.Queue()
+        cancel = threading.Event()
+
+        def work() -> None:
             try:
-                chunks = self._llama.create_chat_completion(
-                    messages=messages,  # type: ignore[arg-type]
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    top_k=1 if temperature == 0 else 40,
-                    stop=stop or [],
-                    stream=True,
-                )
-                for chunk in chunks:
-                    delta = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
-                    if delta:
-                        yield delta
-            except ValueError as exc:  # e.g. the prompt does not fit the context window
-                raise LLMError(f"llama.cpp failed: {exc}") from exc
+                with self._lock:
+                    if cancel.is_set():
+                        return
+                    chunks = self._llama.create_chat_completion(
+                        messages=messages,  # type: ignore[arg-type]
+                        max_tokens=max_tokens,
+                        temperature=temperature,
+                        top_k=1 if temperature == 0 else 40,
+                        stop=stop or [],
+                        stream=True,
+                    )
+                    for chunk in chunks:
+                        if cancel.is_set():
+                            break
+                        delta = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
+                        if delta:
+                            tokens.put(delta)
+            except Exception as exc:  # noqa: BLE001 - handed to the consumer, raised there
+                tokens.put(exc)
+            finally:
+                tokens.put(_DONE)
+
+        threading.Thread(target=work, name="askai-llama", daemon=True).start()
+        try:
+            while (item := tokens.get()) is not _DONE:
+                if isinstance(item, Exception):
+                    raise LLMError(f"llama.cpp failed: {item}") from item
+                yield item  # type: ignore[misc]
+        finally:
+            cancel.set()
+
+
+_DONE = object()

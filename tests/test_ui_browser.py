@@ -1,0 +1,231 @@
+"""Slow tier: the real app (real model, real Chroma in a temp index) in a real browser."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+OUTPUT = ROOT / "test-output" / "ui"
+ANSWER_TIMEOUT_MS = 180_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(corpus_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: apt-get install -y chromium (.ci/run does this)")
+    home = tmp_path_factory.mktemp("app")
+    env = {
+        **os.environ,
+        "ASKAI_STORE__PATH": str(home / "chroma"),
+        "ASKAI_UI__UPLOAD_DIR": str(home / "uploads"),
+        "HF_HUB_OFFLINE": "1",
+        "ANONYMIZED_TELEMETRY": "False",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "askai", "ingest", str(corpus_copy), "--quiet"],
+        env=env, check=True, capture_output=True,
+    )
+    port = _free_port()
+    log = open(home / "server.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "askai", "ui", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the app exited: {(home / 'server.log').read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("the app did not start within 180 s")
+                time.sleep(1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server: str):  # noqa: ANN001, ANN201
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server)
+    page.wait_for_selector("#question textarea")
+    yield page
+    page.close()
+
+
+def _ask(page, question: str) -> None:  # noqa: ANN001
+    """Type a question, send it, and wait until the answer is final (the input unlocks)."""
+    before = page.locator("#chat .message").count()
+    page.fill("#question textarea", question)
+    page.click("#ask")
+    page.wait_for_function(
+        "n => document.querySelectorAll('#chat .message').length > n", arg=before,
+        timeout=ANSWER_TIMEOUT_MS,
+    )
+    # the first update (more messages) clears the timing line; the final one fills it
+    page.wait_for_function(
+        "() => document.querySelector('#timing').innerText.includes('total')",
+        timeout=ANSWER_TIMEOUT_MS,
+    )
+    page.wait_for_selector("#question textarea:not([disabled])", timeout=ANSWER_TIMEOUT_MS)
+
+
+def _last_answer(page) -> str:  # noqa: ANN001
+    return page.locator("#chat .message").last.inner_text()
+
+
+def test_answer_streams_with_checkable_sources(page) -> None:  # noqa: ANN001
+    page.fill("#question textarea", "Which firms are pioneering chiplet technology?")
+    page.click("#ask")
+    # while the model works the input is locked
+    page.wait_for_selector("#question textarea[disabled]", timeout=30_000)
+    page.wait_for_selector("#sources .source", timeout=ANSWER_TIMEOUT_MS)
+    page.wait_for_selector("#question textarea:not([disabled])", timeout=ANSWER_TIMEOUT_MS)
+    answer = _last_answer(page)
+    assert "Biren" in answer and "[1]" in answer
+    sources = page.inner_text("#sources")
+    assert "corpus/000_2f637ece668d7f50.txt" in sources
+    assert page.inner_text("#sources mark").startswith("Chinese firms like Biren Technology")
+    assert "retrieval score" in sources
+    assert "first token" in page.inner_text("#timing")
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "answer.png"), full_page=True)
+
+
+def test_follow_up_is_rewritten_before_retrieval(page) -> None:  # noqa: ANN001
+    _ask(page, "Which companies build chiplets?")
+    _ask(page, "What problem do they work around?")
+    searched = page.inner_text("#sources .searched")
+    assert "they" not in searched.lower().split(), searched
+    assert any(w in searched for w in ("Biren", "Iluvatar", "chiplet", "Chiplet")), searched
+    page.screenshot(path=str(OUTPUT / "follow-up.png"), full_page=True)
+
+
+def test_bad_input_gets_a_clear_message(page, tmp_path: Path) -> None:  # noqa: ANN001
+    page.click("#ask")  # empty
+    page.wait_for_function(
+        "() => document.querySelector('#chat').innerText.includes('empty')", timeout=30_000
+    )
+    page.fill("#question textarea", "word " * 4000)  # 20,000 characters
+    page.click("#ask")
+    page.wait_for_function(
+        "() => document.querySelector('#chat').innerText.includes('characters long')",
+        timeout=30_000,
+    )
+    page.get_by_role("tab", name="Documents").click()
+    bad = tmp_path / "sheet.xlsx"
+    bad.write_bytes(b"PK\x03\x04 not really")
+    corrupt = tmp_path / "broken.pdf"
+    corrupt.write_bytes(b"%PDF-1.4 garbage")
+    page.set_input_files("#upload input[type=file]", [str(bad), str(corrupt)])
+    page.click("#add")
+    page.wait_for_function(
+        "() => document.querySelector('#upload-status').innerText.includes('corrupt PDF')",
+        timeout=60_000,
+    )
+    status = page.inner_text("#upload-status")
+    assert "sheet.xlsx: " in status and "unsupported file type" in status
+    assert "broken.pdf: " in status and "corrupt PDF" in status
+    assert "corpus/000_2f637ece668d7f50.txt" in page.inner_text("#documents")
+    page.get_by_role("tab", name="Chat").click()
+    _ask(page, "How many registered generative AI models does Beijing have?")
+    assert "219" in _last_answer(page)
+
+
+def test_upload_ask_and_delete_a_document(page, tmp_path: Path) -> None:  # noqa: ANN001
+    doc = tmp_path / "zorblax.txt"
+    doc.write_text(
+        "The Zorblax festival is held every June in the town of Quillford.\n"
+        "During the festival, residents build kites shaped like herons.\n"
+    )
+    page.get_by_role("tab", name="Documents").click()
+    page.set_input_files("#upload input[type=file]", str(doc))
+    page.click("#add")
+    page.wait_for_function(
+        "() => document.querySelector('#upload-status').innerText.includes('zorblax.txt: ')",
+        timeout=120_000,
+    )
+    assert "indexed" in page.inner_text("#upload-status")
+    page.wait_for_function(
+        "() => document.querySelector('#documents').innerText.includes('zorblax.txt')"
+    )
+    # the same content again: no duplicate
+    page.set_input_files("#upload input[type=file]", str(doc))
+    page.click("#add")
+    page.wait_for_function(
+        "() => document.querySelector('#upload-status').innerText.includes('already')",
+        timeout=120_000,
+    )
+    assert page.inner_text("#documents").count("zorblax.txt") == 1
+
+    page.get_by_role("tab", name="Chat").click()
+    _ask(page, "When is the Zorblax festival held?")
+    assert "June" in _last_answer(page)
+    assert "zorblax.txt" in page.inner_text("#sources")
+
+    page.get_by_role("tab", name="Documents").click()
+    page.click("#pick input")
+    page.fill("#pick input", "zorblax.txt")
+    page.locator("ul[role=listbox] li", has_text="zorblax.txt").first.click()
+    page.click("#delete")
+    page.wait_for_function(
+        "() => document.querySelector('#upload-status').innerText.includes('deleted')",
+        timeout=60_000,
+    )
+    assert "zorblax.txt" not in page.inner_text("#documents")
+    page.get_by_role("tab", name="Chat").click()
+    _ask(page, "When is the Zorblax festival held?")
+    assert "zorblax.txt" not in page.inner_text("#sources")
+
+
+def test_gradio_client_api(server: str) -> None:
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    result = client.predict("What is Sinong?", api_name="/ask")
+    assert not result["refused"] and "agricultur" in result["text"].lower()
+    assert result["citations"] and result["citations"][0]["source"].startswith("corpus/001")
