@@ -9,14 +9,14 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install index run ask test test-fast lint clean-index
+.PHONY: install index run ask eval bench test test-fast lint clean-index
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# The CPU build of torch first: a plain `torch` requirement would pull a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[model,dev]'
+	$(BIN)/pip install --quiet -e '.[model,dev,eval]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -30,6 +30,14 @@ run: index
 
 ask: index
 	$(BIN)/askai ask "$(SAMPLE_QUESTION)"
+
+# The grounding benchmark: askai and the plain llama-index pipeline side by side (about an hour).
+eval: index
+	$(BIN)/askai eval eval/questions.jsonl --label latest --baseline
+
+# Five readers at once against the real page.
+bench: index
+	$(BIN)/python bench/ui_concurrency.py --sessions 5
 
 test: install
 	$(BIN)/python -m pytest

@@ -94,3 +94,30 @@ def test_follow_up_uses_the_history(corpus_engine: Engine) -> None:
     assert "Biren" in answer.searched or "Iluvatar" in answer.searched or (
         "chiplet" in answer.searched.lower()
     )
+
+
+def test_eval_smoke_run(corpus_engine: Engine, tmp_path: Path) -> None:
+    """`askai eval` end to end on 3 items (two answerable, one not) with the model judge."""
+    import json
+
+    from askai.eval.main import evaluate, headline
+
+    from .conftest import ROOT
+
+    items = [json.loads(line) for line in (ROOT / "eval" / "questions.jsonl").open()]
+    picked = [items[10], items[47], next(i for i in items if i["kind"] == "unanswerable")]
+    subset = tmp_path / "three.jsonl"
+    subset.write_text("".join(json.dumps(i) + "\n" for i in picked))
+    report, md = evaluate(corpus_engine, subset, label="smoke", results_root=tmp_path / "results",
+                          progress=False)
+    s = report["systems"]["askai"]
+    assert s["items"] == 3 and s["answerable"] == 2 and s["unanswerable"] == 1
+    assert s["citation_validity"]["value"] == 1.0
+    assert 0.0 <= s["correct"]["value"] <= 1.0 and s["latency"]["total_s"]["n"] >= 2
+    out = tmp_path / "results" / "smoke"
+    assert (out / "report.json").is_file() and (out / "chart.png").stat().st_size > 1000
+    assert "Correct (required facts)" in md and "askai" in headline(report)
+    # resumable: a second run answers nothing again and gives the same figures
+    again, _ = evaluate(corpus_engine, subset, label="smoke", results_root=tmp_path / "results",
+                        progress=False)
+    assert again["systems"]["askai"]["correct"] == s["correct"]

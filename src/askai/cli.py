@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from askai.errors import AskaiError
+from askai.errors import AskaiError, InputError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,6 +28,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
 
     sub.add_parser("documents", help="list the indexed documents")
+
+    p = sub.add_parser("eval", help="run the grounding benchmark and write a report")
+    p.add_argument("set", nargs="?", default="eval/questions.jsonl", help="eval set (JSON lines)")
+    p.add_argument("--label", default="latest", help="results go to eval/results/LABEL/")
+    p.add_argument("--baseline", action="store_true",
+                   help="also run the plain llama-index pipeline, side by side")
+    p.add_argument("--no-judge", action="store_true", help="lexical checker only (no model judge)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N items")
+    p.add_argument("--results", default="eval/results", help="results folder")
 
     p = sub.add_parser("ui", help="serve the chat page (default http://127.0.0.1:7860)")
     p.add_argument("--host", default=None, help="address to bind (default: setting ui.host)")
@@ -104,6 +113,22 @@ def _cmd_documents(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from askai.eval.main import evaluate, headline
+
+    if args.limit is not None and args.limit < 1:
+        raise InputError(f"Expected --limit >= 1, got {args.limit}")
+    report, _ = evaluate(
+        _engine(), Path(args.set), label=args.label, results_root=Path(args.results),
+        baseline=args.baseline, use_judge=not args.no_judge, limit=args.limit,
+    )
+    print(headline(report))
+    print(f"\nReport: {Path(args.results) / args.label / 'report.md'}")
+    return 0
+
+
 def _cmd_ui(args: argparse.Namespace) -> int:
     from askai.ui import serve
 
@@ -118,6 +143,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "ingest": _cmd_ingest, "ask": _cmd_ask, "documents": _cmd_documents, "ui": _cmd_ui,
+    "eval": _cmd_eval,
 }
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@ import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from askai.answer import REFUSAL, build_messages, cite, tries_to_override
 from askai.errors import IndexNotFoundError, InputError, LLMError
 from askai.followup import Turn, build_rewrite_messages, clean_rewrite, needs_rewrite
 from askai.index.embedder import Embedder, build_embedder
-from askai.index.store import DocumentRecord, VectorStore, build_store
+from askai.index.store import DocumentRecord, Hit, VectorStore, build_store
 from askai.ingest.chunking import Chunker
 from askai.ingest.pipeline import ingest_files
 from askai.llm.base import LLM, build_llm, complete
@@ -137,15 +139,19 @@ class Engine:
             raise InputError(f"Expected top_k between 1 and 50, got {top_k!r}")
         return q, k
 
-    def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
-        """The passages the model would see for ``question``."""
+    def search(self, question: str, top_k: int | None = None) -> tuple[np.ndarray, list[Hit]]:
+        """The question's embedding and the ranked chunks retrieved for it."""
         q, k = self.validate(question, top_k)
         if self.store.count() == 0:
             raise IndexNotFoundError(
                 f"The index at {self.settings.store.path} is empty; run `askai ingest` first"
             )
         vector = self.embedder.embed_query(q)
-        hits = self.store.search(vector, k)
+        return vector, self.store.search(vector, k)
+
+    def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
+        """The passages the model would see for ``question``."""
+        vector, hits = self.search(question, top_k)
         return select_passages(
             vector, hits, self.embedder, max_passages=self.settings.retrieval.max_sources
         )

@@ -13,8 +13,12 @@ and by the eval. Everything here is regex and set arithmetic: no model, no rando
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import threading
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 # --- sentences --------------------------------------------------------------------------------
 
@@ -125,7 +129,12 @@ def proper_names(text: str) -> set[str]:
     return names
 
 
+_NOT_ONLY = re.compile(r"\b(?:not|n't)\s+(?:just|only|merely|simply)\b|n't\s+just", re.I)
+
+
 def _has_negation(text: str) -> bool:
+    """A negating word, ignoring "not just"/"not only" (which add, not deny)."""
+    text = _NOT_ONLY.sub(" ", text.replace("’", "'"))
     return any(w in _NEGATIONS or w.endswith("n't") for w in tokens(text))
 
 
@@ -174,8 +183,9 @@ def check_claim(
     """
     claim_words = content_words(claim)
     novel = claim_words - content_words(question) if question else set()
-    claim_numbers = numbers(claim)
-    claim_names = proper_names(claim)
+    # names and numbers the question itself supplies are the reader's framing, not new claims
+    claim_numbers = numbers(claim) - numbers(question)
+    claim_names = proper_names(claim) - {w.lower() for w in re.findall(r"[A-Za-z0-9\-]+", question)}
     claim_negated = _has_negation(claim)
     spans = split_sentences(evidence) or [(0, len(evidence))]
     best: ClaimCheck | None = None
@@ -219,3 +229,100 @@ def check_claim(
 def _rank(check: ClaimCheck) -> tuple[bool, float, int]:
     # supported first, then coverage, then the shorter window
     return (check.supported, check.coverage, -(check.end - check.start))
+
+
+# --- two-tier verdicts ------------------------------------------------------------------------
+
+SUPPORTED, NOT_SUPPORTED, CONTRADICTED = "supported", "not_supported", "contradicted"
+
+JUDGE_PROMPT = (
+    "You check facts. Given EVIDENCE and a CLAIM, answer SUPPORTED if the evidence states "
+    "everything the claim says, otherwise NOT_SUPPORTED. Reply with exactly one word: "
+    "SUPPORTED or NOT_SUPPORTED."
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    label: str  # SUPPORTED, NOT_SUPPORTED or CONTRADICTED
+    tier: int  # 1: lexical, 2: model judge
+    error: bool = False  # the judge's reply could not be parsed (label is then NOT_SUPPORTED)
+    reason: str = ""
+
+    @property
+    def supported(self) -> bool:
+        return self.label == SUPPORTED
+
+
+class Judge:
+    """Tier 2: the local model as a one-word judge, greedy, with a persistent verdict cache keyed
+    by a hash of the model file, the prompt, the claim and the evidence."""
+
+    def __init__(self, llm: object, model_fingerprint: str, cache_path: Path | None = None) -> None:
+        self._llm = llm
+        self._fingerprint = model_fingerprint
+        self._cache_path = cache_path
+        self._cache: dict[str, str] = {}
+        self._lock = threading.Lock()
+        if cache_path and cache_path.is_file():
+            for line in cache_path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    self._cache[row["key"]] = row["reply"]
+        self.calls = 0
+
+    def key(self, claim: str, evidence: str) -> str:
+        material = "\x1f".join((self._fingerprint, JUDGE_PROMPT, claim, evidence))
+        return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+    def __call__(self, claim: str, evidence: str) -> Verdict:
+        key = self.key(claim, evidence)
+        with self._lock:
+            reply = self._cache.get(key)
+        if reply is None:
+            from askai.llm.base import complete
+
+            messages = [
+                {"role": "system", "content": JUDGE_PROMPT},
+                {"role": "user", "content": f"EVIDENCE: {evidence}\nCLAIM: {claim}\nAnswer:"},
+            ]
+            reply = complete(self._llm, messages, max_tokens=6, temperature=0.0)  # type: ignore[arg-type]
+            self.calls += 1
+            with self._lock:
+                self._cache[key] = reply
+                if self._cache_path:
+                    self._cache_path.parent.mkdir(parents=True, exist_ok=True)
+                    with open(self._cache_path, "a", encoding="utf-8") as fh:
+                        fh.write(json.dumps({"key": key, "reply": reply}) + "\n")
+        return parse_judgement(reply)
+
+
+def parse_judgement(reply: str) -> Verdict:
+    word = re.sub(r"[^A-Z_ ]", "", reply.strip().upper()).replace(" ", "_")
+    if word.startswith("NOT_SUPPORTED") or word.startswith("NOT") or word.startswith("UNSUPPORTED"):
+        return Verdict(NOT_SUPPORTED, 2)
+    if word.startswith("SUPPORTED"):
+        return Verdict(SUPPORTED, 2)
+    return Verdict(NOT_SUPPORTED, 2, error=True, reason=f"unparsable judge reply {reply!r}")
+
+
+def verdict(
+    claim: str, evidence: str, judge: Judge | None = None, *, question: str = ""
+) -> Verdict:
+    """Tier 1 decides clear cases: a contradiction, a missing number or name, very high or very
+    low coverage. The cases in between go to the ``judge`` (tier 2) when one is given; without a
+    judge tier 1's own threshold decides them."""
+    if not evidence.strip():
+        return Verdict(NOT_SUPPORTED, 1, reason="no evidence cited")
+    check = check_claim(claim, evidence, question=question)
+    if check.contradiction:
+        return Verdict(CONTRADICTED, 1, reason=check.reason)
+    if check.missing_numbers or check.missing_names:
+        return Verdict(NOT_SUPPORTED, 1, reason=check.reason)
+    if check.supported and check.coverage >= 0.8:
+        return Verdict(SUPPORTED, 1)
+    if check.coverage < 0.34:
+        return Verdict(NOT_SUPPORTED, 1, reason=check.reason)
+    if judge is None:
+        return Verdict(SUPPORTED if check.supported else NOT_SUPPORTED, 1, reason=check.reason)
+    return judge(claim, evidence)

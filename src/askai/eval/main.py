@@ -1,0 +1,91 @@
+"""`askai eval`: run askai (and optionally the plain llama-index baseline) over an eval set."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from askai.engine import Engine
+from askai.eval.dataset import load_items
+from askai.eval.report import HEADLINE, summarize, write_report
+from askai.eval.runner import askai_row, run_system
+from askai.grounding import Judge
+from askai.llm.provision import sha256_file
+
+ROOT_HINT = "eval/results"
+
+
+@functools.cache
+def _fingerprint(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(Path(path))
+
+
+def model_fingerprint(llm: Any) -> str:
+    path = getattr(llm, "model_path", None)
+    if path is None:
+        return str(getattr(llm, "name", type(llm).__name__))
+    st = Path(path).stat()
+    return _fingerprint(str(path), st.st_size, st.st_mtime_ns)
+
+
+def evaluate(
+    engine: Engine,
+    set_path: Path,
+    *,
+    label: str,
+    results_root: Path = Path(ROOT_HINT),
+    baseline: bool = False,
+    use_judge: bool = True,
+    limit: int | None = None,
+    judge_cache: Path | None = None,
+    progress: bool = True,
+) -> tuple[dict[str, Any], str]:
+    items = load_items(set_path)[:limit] if limit else load_items(set_path)
+    out_dir = results_root / label
+    judge = None
+    if use_judge:
+        judge = Judge(engine.llm, model_fingerprint(engine.llm),
+                      judge_cache or results_root / "judge_cache.jsonl")
+    rows = {
+        "askai": run_system("askai", lambda it: askai_row(engine, it, judge), items,
+                            out_dir / "askai.jsonl", progress=progress)
+    }
+    if baseline:
+        from askai.eval.baseline import Baseline
+
+        roots = {Path(p) for p in engine.settings.ingest.paths}
+        if len(roots) != 1:
+            raise ValueError("--baseline needs exactly one ingest path (setting ingest.paths)")
+        base = Baseline(roots.pop(), engine.embedder, engine.llm, engine.settings.llm.n_ctx)
+        rows["baseline"] = run_system("baseline", lambda it: base.row(it, judge), items,
+                                      out_dir / "baseline.jsonl", progress=progress)
+    summaries = {name: summarize(r) for name, r in rows.items()}
+    llm = engine.llm
+    meta = {
+        "label": label, "set": str(set_path), "items": len(items),
+        "model": getattr(llm, "name", "?"), "threads": getattr(llm, "n_threads", "?"),
+        "judge": "lexical + model judge" if judge else "lexical only",
+        "judge_calls_this_run": judge.calls if judge else 0,
+    }
+    md = write_report(out_dir, summaries, meta)
+    return {"meta": meta, "systems": summaries}, md
+
+
+def headline(report: dict[str, Any]) -> str:
+    systems = report["systems"]
+    width = max(len(t) for _, t in HEADLINE)
+    lines = [f"{'':{width}}  " + "  ".join(f"{s:>10}" for s in systems)]
+    for key, title in HEADLINE:
+        cells = "  ".join(f"{100 * systems[s][key]['value']:>9.1f}%" for s in systems)
+        lines.append(f"{title:{width}}  {cells}")
+    for key in ("first_token_s", "total_s"):
+        cells = "  ".join(
+            f"{systems[s]['latency'][key]['p50']:>9.2f}s" if key in systems[s]["latency"]
+            else f"{'—':>10}" for s in systems
+        )
+        lines.append(f"{key.replace('_s', '') + ' p50':{width}}  {cells}")
+    return "\n".join(lines)
+
+
+__all__ = ["evaluate", "headline"]
