@@ -189,3 +189,27 @@ def test_judge_claims_uses_each_marker() -> None:
     assert [c["label"] for c in claims] == [SUPPORTED, NOT_SUPPORTED, NOT_SUPPORTED]
     assert [c["citations"] for c in claims] == [1, 1, 0]
     assert [p["supported"] for p in precision] == [True, False]
+
+
+def test_calibration_figures_per_tier(tmp_path: Path) -> None:
+    from askai.eval.calibration import calibrate, load_labels
+
+    evidence = "Beijing alone now boasts 219 registered generative AI models."
+    pairs = [
+        {"id": "1", "claim": "Beijing has 219 registered generative AI models.",
+         "evidence": evidence, "label": True},   # tier 1 says supported: agrees
+        {"id": "2", "claim": "Beijing has 300 registered generative AI models.",
+         "evidence": evidence, "label": False},  # tier 1 not supported: agrees
+        {"id": "3", "claim": "Shanghai has 219 registered generative AI models.",
+         "evidence": evidence, "label": True},   # tier 1 not supported (name): disagrees
+    ]
+    path = tmp_path / "cal.jsonl"
+    path.write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    result = calibrate(load_labels(path), judge=None)
+    assert result["all"]["n"] == 3 and result["tier2"]["n"] == 0
+    assert result["all"]["agreement"] == pytest.approx(2 / 3)
+    # positives: 1 of 2 right; negatives: 1 of 1 right
+    assert result["all"]["balanced_accuracy"] == pytest.approx((1 / 2 + 1) / 2)
+    path.write_text(json.dumps({"id": "x", "claim": "c", "evidence": "e", "label": None}) + "\n")
+    with pytest.raises(ValueError, match="no true/false label"):
+        load_labels(path)

@@ -43,7 +43,12 @@ def test_numbers_and_names() -> None:
     }
     assert numbers("two firms") == {"2"}
     assert proper_names("Chinese firms like Biren Technology lead. They beat NVIDIA.") == {
-        "biren", "technology", "nvidia",
+        "chinese", "biren", "technology", "nvidia",
+    }
+    # a sentence-initial word counts unless it looks ordinary (a common suffix, or short)
+    assert proper_names("Shanghai has 219 models.") == {"shanghai"}
+    assert proper_names("Companies like Midea automate. Rapidly growing firms. Its AIOps.") == {
+        "midea", "aiops",
     }
 
 
@@ -96,7 +101,7 @@ def test_check_claim_needs_the_new_facts_in_one_window() -> None:
     question = "What is special about glass frogs?"
     # 'translucent' (the claim's one new word) never stands within two sentences of 'glass frogs'
     check = check_claim("Glass frogs are translucent.", text, question=question)
-    assert not check.supported and check.coverage < 0.6
+    assert not check.supported
     assert check_claim("Glass frogs live in rainforests.", text, question=question).supported
 
 

@@ -83,7 +83,7 @@ _STOPWORDS = frozenset(
     according document documents source sources text passage passages mentioned mentions said says
     one like including include includes included such well much many""".split()
 )
-_NEGATIONS = frozenset({"not", "no", "never", "none", "nor", "without", "cannot", "neither"})
+_NEGATIONS = frozenset({"not", "no", "never", "none", "nor", "cannot", "neither"})
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’\-]*|\d[\d,]*(?:\.\d+)?%?")
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?:%|nm|s)?")
 _NUMBER_WORDS = {
@@ -118,14 +118,24 @@ def numbers(text: str) -> set[str]:
     return {n.removesuffix("nm").removesuffix("s") or n for n in found}
 
 
+_ORDINARY_SUFFIX = re.compile(
+    r"(?:ly|ing|ed|es|tion|sion|ment|ness|ity|ive|al|ous|ful|ers|ism|ist|ence|ance|ic)$"
+)
+
+
 def proper_names(text: str) -> set[str]:
-    """Capitalised words that are not the first word of a sentence (lower-cased)."""
+    """Capitalised words (lower-cased): anywhere but at the start of a sentence, and at the start
+    too when the word does not look like an ordinary word (no common English suffix)."""
     names: set[str] = set()
     for start, end in split_sentences(text) or [(0, len(text))]:
         words = re.findall(r"[A-Za-z][A-Za-z0-9\-]*", text[start:end])
-        for w in words[1:]:
-            if (w[0].isupper() or (len(w) > 1 and w[1:].isupper())) and w.lower() not in _STOPWORDS:
-                names.add(w.lower())
+        for i, w in enumerate(words):
+            lower = w.lower()
+            if lower in _STOPWORDS or not (w[0].isupper() or w[1:] != w[1:].lower()):
+                continue
+            if i == 0 and w[1:].islower() and (_ORDINARY_SUFFIX.search(lower) or len(w) < 4):
+                continue
+            names.add(lower)
     return names
 
 
@@ -178,8 +188,9 @@ def check_claim(
     evidence, and the best window is returned (its offsets in ``start``/``end``). In that window:
     every number and every proper name of the claim must appear; a negation on one side only is a
     contradiction; at least ``min_coverage`` of the claim's content words (and at least two of
-    them, when it has two) must be there. Given the ``question``, the same share is required of
-    the claim's *new* words (those not in the question): echoing the question proves nothing.
+    them, when it has two) must be there. Given the ``question``, the share is taken of the
+    claim's *new* words instead (those not in the question): echoing the question proves nothing,
+    and the question's own wording need not be in the evidence.
     """
     claim_words = content_words(claim)
     novel = claim_words - content_words(question) if question else set()
@@ -196,8 +207,8 @@ def check_claim(
             words = content_words(window)
             matched = len(claim_words & words)
             coverage = matched / len(claim_words) if claim_words else 0.0
-            if novel:
-                coverage = min(coverage, len(novel & words) / len(novel))
+            if novel:  # what the claim adds to the question must be in the evidence
+                coverage = len(novel & words) / len(novel)
             window_numbers = numbers(window)
             lower = window.lower()
             check = ClaimCheck(

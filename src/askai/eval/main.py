@@ -61,12 +61,19 @@ def evaluate(
         rows["baseline"] = run_system("baseline", lambda it: base.row(it, judge), items,
                                       out_dir / "baseline.jsonl", progress=progress)
     summaries = {name: summarize(r) for name, r in rows.items()}
+    calibration_path = set_path.parent / "calibration.jsonl"
+    calibration = None
+    if calibration_path.is_file():
+        from askai.eval.calibration import calibrate, load_labels
+
+        calibration = calibrate(load_labels(calibration_path), judge)
     llm = engine.llm
     meta = {
         "label": label, "set": str(set_path), "items": len(items),
         "model": getattr(llm, "name", "?"), "threads": getattr(llm, "n_threads", "?"),
         "judge": "lexical + model judge" if judge else "lexical only",
         "judge_calls_this_run": judge.calls if judge else 0,
+        "calibration": calibration,
     }
     md = write_report(out_dir, summaries, meta)
     return {"meta": meta, "systems": summaries}, md

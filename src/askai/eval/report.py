@@ -128,6 +128,14 @@ def markdown(summaries: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
         k = summaries[s]["checker"]
         lines.append(f"- {s}: {k['tier1']} / {k['tier2']} / {k['judge_parse_errors']} "
                      f"of {k['claims']} claims")
+    cal = meta.get("calibration")
+    if cal:
+        lines += ["", "Checker calibration against hand labels (eval/calibration.jsonl):", "",
+                  "| pairs decided by | n | agreement | balanced accuracy |", "|---|---|---|---|"]
+        for tier in ("all", "tier1", "tier2"):
+            c = cal[tier]
+            lines.append(f"| {tier} | {c['n']} | {100 * c['agreement']:.1f}% | "
+                         f"{100 * c['balanced_accuracy']:.1f}% |")
     return "\n".join(lines) + "\n"
 
 
