@@ -61,3 +61,28 @@ def test_help_does_not_import_heavy_libraries() -> None:
         [sys.executable, "-m", "askai", "--help"], capture_output=True, text=True, check=True
     )
     assert "ingest" in help_out.stdout and "ask" in help_out.stdout
+
+
+def test_index_from_another_embedder_names_the_fix(env: Path, docs: Path, capsys) -> None:  # noqa: ANN001
+    from askai.index.store import build_store
+    from askai.settings import load_settings
+
+    build_store(load_settings().store, "some-other-embedder", 5)
+    assert main(["documents"]) == 1
+    assert "askai ingest --reset" in capsys.readouterr().err
+    assert main(["ingest", str(docs), "--reset", "--quiet"]) == 0
+    assert "3 documents" in capsys.readouterr().out
+
+
+def test_corrupt_index_names_the_fix_and_reset_repairs(
+    env: Path, docs: Path, capsys  # noqa: ANN001
+) -> None:
+    store = env / "chroma"
+    store.mkdir()
+    (store / "chroma.sqlite3").write_bytes(b"this is not a sqlite database" * 100)
+    assert main(["documents"]) == 1
+    err = capsys.readouterr().err
+    assert "askai ingest --reset" in err and err.count("\n") == 1
+    assert main(["ingest", str(docs), "--reset", "--quiet"]) == 0
+    assert main(["documents"]) == 0
+    assert "3 documents" in capsys.readouterr().out

@@ -56,17 +56,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _engine():  # noqa: ANN202 - imported lazily to keep --help instant
+def _engine(reset_index: bool = False):  # noqa: ANN202 - imported lazily: --help stays instant
     from askai.engine import build_engine
 
-    return build_engine()
+    return build_engine(reset_index=reset_index)
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    engine = _engine()
-    report = engine.ingest(
-        args.paths or None, prune=args.prune, reset=args.reset, progress=not args.quiet
-    )
+    # --reset empties the index while opening it, so it also repairs an unreadable one
+    engine = _engine(reset_index=args.reset)
+    report = engine.ingest(args.paths or None, prune=args.prune, progress=not args.quiet)
     for failure in report.failed:
         print(f"askai: failed: {failure.path}: {failure.reason}", file=sys.stderr)
     print(f"Ingested: {report.summary()}; {engine.store.count()} chunks in the index")

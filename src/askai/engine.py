@@ -59,11 +59,12 @@ class Engine:
         embedder: Embedder | None = None,
         store: VectorStore | None = None,
         llm: LLM | None = None,
+        reset_index: bool = False,
     ) -> None:
         self.settings = settings
         self.embedder = embedder or build_embedder(settings.embedder)
         self.store = store or build_store(
-            settings.store, self.embedder.name, self.embedder.dimension
+            settings.store, self.embedder.name, self.embedder.dimension, reset=reset_index
         )
         self._llm = llm
         self._llm_lock = threading.Lock()

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -42,13 +42,31 @@ class EmbedderSettings(_Section):
 
 
 class StoreSettings(_Section):
-    backend: Literal["chroma"] = Field("chroma", description="vector store backend")
+    backend: Literal["chroma", "chroma-http"] = Field(
+        "chroma", description="vector store: embedded Chroma, or a Chroma server over HTTP"
+    )
     path: Path = Field(Path("index/chroma"), description="folder of the embedded Chroma store")
     collection: str = Field("askai", description="Chroma collection name")
+    host: str = Field("127.0.0.1", description="Chroma server host (chroma-http)")
+    port: int = Field(8000, ge=1, le=65535, description="Chroma server port (chroma-http)")
+    token: SecretStr = Field(
+        SecretStr(""), description="bearer token sent to the Chroma server, if it needs one"
+    )
+    ssl: bool = Field(False, description="use https for the Chroma server")
 
 
 class LLMSettings(_Section):
-    backend: Literal["llama-cpp"] = Field("llama-cpp", description="language model backend")
+    backend: Literal["llama-cpp", "openai"] = Field(
+        "llama-cpp",
+        description="language model: llama.cpp in-process, or an OpenAI-compatible server "
+        "(vLLM, llama.cpp's server, Ollama)",
+    )
+    base_url: str = Field(
+        "http://127.0.0.1:8080/v1", description="OpenAI-compatible API base URL (openai)"
+    )
+    model: str = Field("", description="model name sent to the OpenAI-compatible server")
+    api_key: SecretStr = Field(SecretStr(""), description="API key for the server, if it needs one")
+    timeout_s: float = Field(120.0, gt=0, description="seconds to wait for the server")
     model_path: Path | None = Field(
         None,
         description="a GGUF file to use; empty means Qwen2.5-Coder-1.5B-Instruct Q4_K_M assembled "

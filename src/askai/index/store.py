@@ -241,17 +241,51 @@ def _embedded_chroma(
     path = Path(settings.path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"ASKAI_STORE__PATH {str(path)!r} is a file; it must be a folder")
-    if reset and (path / "chroma.sqlite3").is_file():
-        shutil.rmtree(path)  # also clears a store too damaged to open
     path.mkdir(parents=True, exist_ok=True)
-    try:
-        client = chromadb.PersistentClient(
+
+    def open_client() -> Any:
+        return chromadb.PersistentClient(
             path=str(path), settings=chromadb.Settings(anonymized_telemetry=False)
         )
+
+    try:
+        client = open_client()
     except Exception as exc:  # noqa: BLE001 - chromadb raises many types for a damaged store
-        raise IndexCorruptError(
-            f"Cannot open the Chroma store at {path} ({type(exc).__name__}: {exc}); remove it or "
-            "rebuild it with `askai ingest --reset`."
+        if not (reset and (path / "chroma.sqlite3").is_file()):
+            raise IndexCorruptError(
+                f"Cannot open the Chroma store at {path} ({type(exc).__name__}: {exc}); "
+                "rebuild it with `askai ingest --reset`."
+            ) from exc
+        from chromadb.api.client import SharedSystemClient
+
+        shutil.rmtree(path)  # too damaged to open: start again, as --reset asked
+        SharedSystemClient.clear_system_cache()
+        path.mkdir(parents=True)
+        client = open_client()
+    return ChromaStore(
+        client, settings.collection, embedder_name=embedder_name, dimension=dimension, reset=reset
+    )
+
+
+def _http_chroma(
+    settings: StoreSettings, embedder_name: str, dimension: int, reset: bool
+) -> VectorStore:
+    import chromadb
+
+    token = settings.token.get_secret_value()
+    where = f"{'https' if settings.ssl else 'http'}://{settings.host}:{settings.port}"
+    try:
+        client = chromadb.HttpClient(
+            host=settings.host, port=settings.port, ssl=settings.ssl,
+            headers={"Authorization": f"Bearer {token}"} if token else None,
+            settings=chromadb.Settings(anonymized_telemetry=False),
+        )
+        client.heartbeat()
+    except Exception as exc:  # noqa: BLE001 - connection errors come in many types
+        raise ConfigError(
+            f"Cannot reach the Chroma server at {where} ({type(exc).__name__}: {exc}); start one "
+            "with `chroma run --path DIR --host 127.0.0.1 --port PORT` or fix ASKAI_STORE__HOST "
+            "and ASKAI_STORE__PORT"
         ) from exc
     return ChromaStore(
         client, settings.collection, embedder_name=embedder_name, dimension=dimension, reset=reset
@@ -260,6 +294,7 @@ def _embedded_chroma(
 
 STORE_BACKENDS: dict[str, Callable[[StoreSettings, str, int, bool], VectorStore]] = {
     "chroma": _embedded_chroma,
+    "chroma-http": _http_chroma,
 }
 
 

@@ -40,7 +40,13 @@ def _llama_cpp(settings: LLMSettings) -> LLM:
     return LlamaCppLLM.from_settings(settings)
 
 
-LLM_BACKENDS: dict[str, Callable[[LLMSettings], LLM]] = {"llama-cpp": _llama_cpp}
+def _openai(settings: LLMSettings) -> LLM:
+    from askai.llm.openai_compat import OpenAICompatLLM
+
+    return OpenAICompatLLM.from_settings(settings)
+
+
+LLM_BACKENDS: dict[str, Callable[[LLMSettings], LLM]] = {"llama-cpp": _llama_cpp, "openai": _openai}
 
 
 def build_llm(settings: LLMSettings) -> LLM:

@@ -1,0 +1,99 @@
+"""One contract, every vector store backend: embedded Chroma and a real Chroma server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import askai
+from askai.engine import Engine
+from askai.errors import ConfigError
+from askai.index.store import Chunk, DocumentRecord, VectorStore, build_store
+from askai.settings import Settings
+
+from .conftest import ScriptedLLM
+from .servers import chroma_server, free_port
+
+
+@pytest.fixture(scope="module")
+def server_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    with chroma_server(tmp_path_factory.mktemp("chroma-server") / "data") as port:
+        yield port
+
+
+@pytest.fixture(params=["chroma", "chroma-http"])
+def store_settings(request, tmp_path: Path, server_port: int) -> Settings:  # noqa: ANN001
+    # a collection of its own per test, so server-side state never leaks between tests
+    name = f"t{abs(hash(request.node.nodeid)) % 10**10}"
+    store = {"backend": request.param, "path": str(tmp_path / "chroma"), "collection": name,
+             "host": "127.0.0.1", "port": server_port}
+    return Settings(store=store)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(store_settings: Settings) -> VectorStore:
+    return build_store(store_settings.store, "test-embedder", 3)
+
+
+def _chunk(doc: str, i: int, text: str) -> Chunk:
+    return Chunk(doc, i, text, 10 * i, 10 * i + len(text), doc.upper(), "hash-" + doc)
+
+
+def test_add_search_count(store: VectorStore) -> None:
+    chunks = [_chunk("a", 0, "alpha"), _chunk("a", 1, "beta"), _chunk("b", 0, "gamma")]
+    vectors = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
+    store.add(chunks, vectors)
+    assert store.count() == 3
+    hits = store.search(np.array([0.1, 0.9, 0.0], dtype=np.float32), 2)
+    assert [h.chunk.text for h in hits] == ["beta", "alpha"]
+    assert hits[0].chunk == chunks[1] and 0.9 < hits[0].score <= 1.0
+    assert store.search(np.array([0, 0, 1.0], dtype=np.float32), 10)[0].chunk.doc_id == "b"
+    with pytest.raises(ValueError, match="k >= 1"):
+        store.search(np.array([1.0, 0, 0], dtype=np.float32), 0)
+
+
+def test_documents_and_delete(store: VectorStore) -> None:
+    store.add([_chunk("a", 0, "alpha"), _chunk("b", 0, "beta")],
+              np.eye(3, dtype=np.float32)[:2])
+    record = DocumentRecord("a", "A", "alpha text", "hash-a", 1, "2026-01-01T00:00:00+00:00")
+    store.put_document(record)
+    store.put_document(DocumentRecord("b", "B", "beta text", "hash-b", 1, "2026-01-01"))
+    assert store.get_document("a") == record
+    assert [d.doc_id for d in store.list_documents()] == ["a", "b"]
+    store.delete_document("a")
+    assert store.get_document("a") is None and store.count() == 1
+    assert [h.chunk.doc_id for h in store.search(np.array([1.0, 0, 0]), 5)] == ["b"]
+    store.reset()
+    assert store.count() == 0 and store.list_documents() == []
+
+
+def test_embedder_mismatch_is_refused(store_settings: Settings) -> None:
+    build_store(store_settings.store, "test-embedder", 3)
+    with pytest.raises(askai.AskaiError, match="askai ingest --reset"):
+        build_store(store_settings.store, "other-embedder", 5)
+    build_store(store_settings.store, "other-embedder", 5, reset=True)  # the fix works
+
+
+def test_ingest_and_ask_end_to_end(store_settings: Settings, embedder, docs: Path) -> None:  # noqa: ANN001
+    llm = ScriptedLLM("PLACEHOLDER")
+    engine = Engine(store_settings, embedder=embedder, llm=llm)
+    report = askai.ingest([docs], engine=engine, progress=False)
+    assert report.ok and report.documents == 3
+    passages = engine.retrieve("How far away is the lighthouse lamp visible?")
+    n = next(i for i, p in enumerate(passages, 1) if "31 kilometres" in p.text)
+    llm.reply = f"The lamp is visible from 31 kilometres away [{n}]."
+    answer = askai.ask("How far away is the lighthouse lamp visible?", engine=engine)
+    assert not answer.refused and answer.citations[0].source == "lighthouse.txt"
+    c = answer.citations[0]
+    assert engine.document_text(c.source)[c.start : c.end] == c.quote
+    again = askai.ingest([docs], engine=engine, progress=False)
+    assert again.skipped == 3 and again.documents == 0
+
+
+def test_unreachable_server_is_a_clear_error() -> None:
+    settings = Settings(store={"backend": "chroma-http", "port": free_port()})  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="Cannot reach the Chroma server"):
+        build_store(settings.store, "e", 3)
