@@ -29,8 +29,9 @@ EMBED_BATCH_CHUNKS = 256  # chunks embedded together across documents
 
 @dataclass(frozen=True)
 class SourceFile:
-    path: Path  # absolute
+    path: Path  # absolute, links resolved: what is read
     doc_id: str  # path relative to the ingested root, with forward slashes
+    shown: str  # the path as found, for messages
 
 
 def discover(paths: Iterable[str | Path], report: IngestReport) -> list[SourceFile]:
@@ -45,7 +46,7 @@ def discover(paths: Iterable[str | Path], report: IngestReport) -> list[SourceFi
             continue
         path = path.resolve()
         if path.is_file():
-            found.setdefault(str(path), SourceFile(path, path.name))
+            found.setdefault(str(path), SourceFile(path, path.name, str(raw)))
             continue
         for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
@@ -55,13 +56,19 @@ def discover(paths: Iterable[str | Path], report: IngestReport) -> list[SourceFi
                     continue
                 if Path(dirpath) == path and name.lower() == "readme.md":
                     continue  # describes the folder; not a document of the collection
-                real = file.resolve()
+                try:
+                    real = file.resolve()
+                except (OSError, RuntimeError) as exc:  # a symlink loop
+                    report.failed.append(IngestFailure(str(file), f"cannot be resolved: {exc}"))
+                    continue
                 if not real.is_relative_to(path):
                     report.failed.append(
                         IngestFailure(str(file), f"links outside the ingested folder {path}")
                     )
                     continue
-                found.setdefault(str(real), SourceFile(real, file.relative_to(path).as_posix()))
+                found.setdefault(
+                    str(real), SourceFile(real, file.relative_to(path).as_posix(), str(file))
+                )
     return list(found.values())
 
 
@@ -99,7 +106,7 @@ def ingest_files(
             try:
                 loaded = load_file(source.path, max_bytes=max_file_bytes)
             except IngestError as exc:
-                report.failed.append(IngestFailure(str(source.path), exc.reason))
+                report.failed.append(IngestFailure(source.shown, exc.reason))
                 continue
             digest = hashlib.sha256(loaded.text.encode("utf-8")).hexdigest()
             current = existing.get(source.doc_id)
@@ -109,9 +116,9 @@ def ingest_files(
                 continue
             by_hash[digest] = source.doc_id
             try:
-                spans = chunker.split(loaded.text, name=str(source.path))
+                spans = chunker.split(loaded.text, name=source.shown)
             except IngestError as exc:
-                report.failed.append(IngestFailure(str(source.path), exc.reason))
+                report.failed.append(IngestFailure(source.shown, exc.reason))
                 continue
             yield _Prepared(source, loaded.text, loaded.title, digest, spans)
 
