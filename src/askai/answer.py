@@ -90,6 +90,7 @@ def cite(
     kept: list[str] = []
     citations: list[Citation] = []
     checks: list[SentenceCheck] = []
+    context = " ".join(p.text for p in passages)
     for start, end in split_sentences(text):
         sentence = text[start:end]
         markers = tuple(
@@ -103,7 +104,8 @@ def cite(
         verdict = None
         for m in candidates:
             check = check_claim(
-                claim, passages[m - 1].text, question=question, min_coverage=min_coverage
+                claim, passages[m - 1].text, question=question, context=context,
+                min_coverage=min_coverage,
             )
             if check.supported:
                 verdict = (m, check)
@@ -111,7 +113,8 @@ def cite(
         if verdict is None:
             best = max(
                 (
-                    check_claim(claim, p.text, question=question, min_coverage=min_coverage)
+                    check_claim(claim, p.text, question=question, context=context,
+                                min_coverage=min_coverage)
                     for p in passages
                 ),
                 key=lambda c: c.coverage,

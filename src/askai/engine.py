@@ -12,6 +12,7 @@ import numpy as np
 from askai.answer import REFUSAL, build_messages, cite, tries_to_override
 from askai.errors import IndexNotFoundError, InputError, LLMError
 from askai.followup import Turn, build_rewrite_messages, clean_rewrite, needs_rewrite
+from askai.grounding import unknown_names
 from askai.index.embedder import Embedder, build_embedder
 from askai.index.store import DocumentRecord, Hit, VectorStore, build_store
 from askai.ingest.chunking import Chunker
@@ -68,6 +69,7 @@ class Engine:
         )
         self._llm = llm
         self._llm_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one ingest or delete at a time per engine
         self._chunker: Chunker | None = None
 
     # -- components ------------------------------------------------------------------------------
@@ -96,14 +98,15 @@ class Engine:
         reset: bool = False,
         progress: bool = True,
     ) -> IngestReport:
-        if reset:
-            self.store.reset()
-        return ingest_files(
-            list(paths) if paths is not None else self.settings.ingest.paths,
-            store=self.store, embedder=self.embedder, chunker=self.chunker,
-            max_file_bytes=int(self.settings.ingest.max_file_mb * 1_000_000),
-            prune=prune, progress=progress,
-        )
+        with self._write_lock:
+            if reset:
+                self.store.reset()
+            return ingest_files(
+                list(paths) if paths is not None else self.settings.ingest.paths,
+                store=self.store, embedder=self.embedder, chunker=self.chunker,
+                max_file_bytes=int(self.settings.ingest.max_file_mb * 1_000_000),
+                prune=prune, progress=progress,
+            )
 
     def documents(self) -> list[DocumentRecord]:
         return [d for d in self.store.list_documents() if d.status == "ready"]
@@ -116,11 +119,12 @@ class Engine:
 
     def delete_document(self, doc_id: str) -> DocumentRecord:
         """Remove a document and its chunks from the index; returns its record."""
-        record = self.store.get_document(doc_id)
-        if record is None:
-            raise IndexNotFoundError(f"No document {doc_id!r} in the index")
-        self.store.delete_document(doc_id)
-        return record
+        with self._write_lock:
+            record = self.store.get_document(doc_id)
+            if record is None:
+                raise IndexNotFoundError(f"No document {doc_id!r} in the index")
+            self.store.delete_document(doc_id)
+            return record
 
     # -- questions -------------------------------------------------------------------------------
     def validate(self, question: object, top_k: int | None) -> tuple[str, int]:
@@ -205,9 +209,10 @@ class Engine:
         t_rewrite = time.perf_counter() - t0
         passages = self.retrieve(searched, top_k)
         timings = {"rewrite_s": t_rewrite, "retrieve_s": time.perf_counter() - t0 - t_rewrite}
-        if not passages:
+        if not passages or unknown_names(searched, " ".join(p.text for p in passages)):
             timings.update(first_token_s=0.0, total_s=time.perf_counter() - t0)
-            return Answer(question, REFUSAL, True, timings=timings, searched=searched)
+            return Answer(question, REFUSAL, True, passages=passages, timings=timings,
+                          searched=searched)
         llm = self.llm
         parts: list[str] = []
         first = None

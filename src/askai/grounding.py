@@ -84,7 +84,15 @@ _STOPWORDS = frozenset(
     one like including include includes included such well much many""".split()
 )
 _NEGATIONS = frozenset({"not", "no", "never", "none", "nor", "cannot", "neither"})
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’\-]*|\d[\d,]*(?:\.\d+)?%?")
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9']*|\d[\d,]*(?:\.\d+)?%?")
+# typographic dashes and quotes, folded one character for one (offsets stay valid)
+_FOLD = str.maketrans({"‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "―": "-",
+                       "’": "'", "‘": "'", "“": '"', "”": '"'})
+
+
+def fold(text: str) -> str:
+    """Plain hyphens and quotes for their typographic variants, character for character."""
+    return text.translate(_FOLD)
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?:%|nm|s)?")
 _NUMBER_WORDS = {
     "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
@@ -100,7 +108,8 @@ def _stem(word: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
-    return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+    """Lower-cased words and numbers; hyphenated words count as their parts."""
+    return [w.lower() for w in _WORD.findall(fold(text))]
 
 
 def content_words(text: str) -> set[str]:
@@ -128,7 +137,7 @@ def proper_names(text: str) -> set[str]:
     too when the word does not look like an ordinary word (no common English suffix)."""
     names: set[str] = set()
     for start, end in split_sentences(text) or [(0, len(text))]:
-        words = re.findall(r"[A-Za-z][A-Za-z0-9\-]*", text[start:end])
+        words = re.findall(r"[A-Za-z][A-Za-z0-9]*", fold(text[start:end]))
         for i, w in enumerate(words):
             lower = w.lower()
             if lower in _STOPWORDS or not (w[0].isupper() or w[1:] != w[1:].lower()):
@@ -140,6 +149,20 @@ def proper_names(text: str) -> set[str]:
 
 
 _NOT_ONLY = re.compile(r"\b(?:not|n't)\s+(?:just|only|merely|simply)\b|n't\s+just", re.I)
+
+
+_QUESTION_STARTERS = frozenset(
+    "name list describe explain tell give summarize summarise compare according please "
+    "show define outline".split()
+)
+
+
+def unknown_names(question: str, context: str) -> set[str]:
+    """Names the question asks about that occur nowhere in ``context`` (the retrieved evidence).
+    When the documents retrieved never mention the entity asked about, there is nothing to answer
+    from: the answer is a refusal rather than a guess."""
+    present = set(tokens(context))
+    return {n for n in proper_names(question) if n not in present} - _QUESTION_STARTERS
 
 
 def _has_negation(text: str) -> bool:
@@ -179,6 +202,7 @@ def check_claim(
     evidence: str,
     *,
     question: str = "",
+    context: str | None = None,
     min_coverage: float = 0.6,
     max_window: int = 2,
 ) -> ClaimCheck:
@@ -190,13 +214,18 @@ def check_claim(
     contradiction; at least ``min_coverage`` of the claim's content words (and at least two of
     them, when it has two) must be there. Given the ``question``, the share is taken of the
     claim's *new* words instead (those not in the question): echoing the question proves nothing,
-    and the question's own wording need not be in the evidence.
+    and the question's own wording need not be in the evidence. Names the question supplies are
+    exempt from the name check only if they occur in ``context`` (all the evidence retrieved for
+    the question, when given): an answer about an entity the documents never mention fails.
     """
     claim_words = content_words(claim)
     novel = claim_words - content_words(question) if question else set()
     # names and numbers the question itself supplies are the reader's framing, not new claims
     claim_numbers = numbers(claim) - numbers(question)
-    claim_names = proper_names(claim) - {w.lower() for w in re.findall(r"[A-Za-z0-9\-]+", question)}
+    exempt = {w.lower() for w in re.findall(r"[A-Za-z0-9]+", fold(question))}
+    if context is not None:
+        exempt &= set(tokens(context))
+    claim_names = proper_names(claim) - exempt
     claim_negated = _has_negation(claim)
     spans = split_sentences(evidence) or [(0, len(evidence))]
     best: ClaimCheck | None = None
@@ -210,7 +239,7 @@ def check_claim(
             if novel:  # what the claim adds to the question must be in the evidence
                 coverage = len(novel & words) / len(novel)
             window_numbers = numbers(window)
-            lower = window.lower()
+            lower = fold(window).lower()
             check = ClaimCheck(
                 supported=False,
                 coverage=coverage,
