@@ -37,9 +37,12 @@ def _wait(url: str, proc: subprocess.Popen, log: Path, seconds: float) -> None:
 
 
 @contextlib.contextmanager
-def _serve(cmd: list[str], url: str, log: Path, seconds: float) -> Iterator[None]:
+def serve(
+    cmd: list[str], url: str, log: Path, seconds: float, env: dict[str, str] | None = None
+) -> Iterator[None]:
+    """Run ``cmd`` until ``url`` answers; stop it afterwards. Its output goes to ``log``."""
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
         try:
             _wait(url, proc, log, seconds)
             yield
@@ -59,7 +62,7 @@ def chroma_server(path: Path) -> Iterator[int]:
         raise RuntimeError("the `chroma` command (from the chromadb package) is not installed")
     port = free_port()
     cmd = [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
-    with _serve(cmd, f"http://127.0.0.1:{port}/api/v2/heartbeat", path.parent / "chroma.log", 60):
+    with serve(cmd, f"http://127.0.0.1:{port}/api/v2/heartbeat", path.parent / "chroma.log", 60):
         yield port
 
 
@@ -69,5 +72,5 @@ def llama_server(model: Path, log: Path, n_ctx: int = 4096) -> Iterator[str]:
     port = free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
            "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(os.cpu_count() or 2)]
-    with _serve(cmd, f"http://127.0.0.1:{port}/v1/models", log, 180):
+    with serve(cmd, f"http://127.0.0.1:{port}/v1/models", log, 180):
         yield f"http://127.0.0.1:{port}/v1"

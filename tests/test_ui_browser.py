@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from .conftest import ROOT
+from .servers import free_port, serve
 
 pytestmark = pytest.mark.slow
 
@@ -24,12 +22,6 @@ FLAGS = [
 ]
 OUTPUT = ROOT / "test-output" / "ui"
 ANSWER_TIMEOUT_MS = 180_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -49,33 +41,11 @@ def server(corpus_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         [sys.executable, "-m", "askai", "ingest", str(corpus_copy), "--quiet"],
         env=env, check=True, capture_output=True,
     )
-    port = _free_port()
-    log = open(home / "server.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "askai", "ui", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    port = free_port()
+    cmd = [sys.executable, "-m", "askai", "ui", "--host", "127.0.0.1", "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the app exited: {(home / 'server.log').read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("the app did not start within 180 s")
-                time.sleep(1)
+    with serve(cmd, url, home / "server.log", 180, env=env):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")

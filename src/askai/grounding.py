@@ -161,8 +161,13 @@ def unknown_names(question: str, context: str) -> set[str]:
     """Names the question asks about that occur nowhere in ``context`` (the retrieved evidence).
     When the documents retrieved never mention the entity asked about, there is nothing to answer
     from: the answer is a refusal rather than a guess."""
-    present = set(tokens(context))
+    present = _bare_words(context)
     return {n for n in proper_names(question) if n not in present} - _QUESTION_STARTERS
+
+
+def _bare_words(text: str) -> set[str]:
+    """The text's words without possessive endings ("China's" counts as "china")."""
+    return {w.removesuffix("'s").strip("'") for w in tokens(text)}
 
 
 def _has_negation(text: str) -> bool:
@@ -224,7 +229,7 @@ def check_claim(
     claim_numbers = numbers(claim) - numbers(question)
     exempt = {w.lower() for w in re.findall(r"[A-Za-z0-9]+", fold(question))}
     if context is not None:
-        exempt &= set(tokens(context))
+        exempt &= _bare_words(context)
     claim_names = proper_names(claim) - exempt
     claim_negated = _has_negation(claim)
     spans = split_sentences(evidence) or [(0, len(evidence))]
