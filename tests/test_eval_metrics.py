@@ -114,6 +114,10 @@ def test_claim_splitter_keeps_markers_per_sentence() -> None:
         ("They avoid 3nm processes.", [1, 2]),
         ("Done.", []),
     ]
+    # a marker after the full stop belongs to the sentence before it
+    assert claims_with_citations("Midea automates lines. [3] Next one.") == [
+        ("Midea automates lines.", [3]), ("Next one.", []),
+    ]
 
 
 def test_judge_replies_are_parsed_and_errors_counted() -> None:

@@ -121,6 +121,9 @@ def test_eval_smoke_run(corpus_engine: Engine, tmp_path: Path) -> None:
     again, _ = evaluate(corpus_engine, subset, label="smoke", results_root=tmp_path / "results",
                         progress=False)
     assert again["systems"]["askai"]["correct"] == s["correct"]
+    reported, _ = evaluate(corpus_engine, subset, label="smoke", results_root=tmp_path / "results",
+                           report_only=True, progress=False)
+    assert reported["systems"]["askai"]["claims_supported"] == s["claims_supported"]
 
 
 def test_instructions_inside_a_document_are_not_followed(

@@ -62,6 +62,12 @@ def build_messages(question: str, passages: list[Passage]) -> list[Message]:
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
+def attach_trailing_markers(text: str) -> str:
+    """Move markers written after a sentence's full stop ("… chips. [1]") before it, so they
+    stay with the sentence they belong to when the text is split into sentences."""
+    return _MARKER_AFTER_PUNCT.sub(lambda m: f" {m.group(2).strip()}{m.group(1)} ", text).strip()
+
+
 def is_refusal(raw: str) -> bool:
     return bool(_REFUSAL_PATTERNS.search(raw)) or not raw.strip()
 
@@ -86,7 +92,7 @@ def cite(
     """
     if is_refusal(raw) or not passages:
         return Cited(REFUSAL, True, [], [])
-    text = _MARKER_AFTER_PUNCT.sub(lambda m: f" {m.group(2).strip()}{m.group(1)} ", raw).strip()
+    text = attach_trailing_markers(raw)
     kept: list[str] = []
     citations: list[Citation] = []
     checks: list[SentenceCheck] = []

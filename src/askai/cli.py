@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-judge", action="store_true", help="lexical checker only (no model judge)")
     p.add_argument("--limit", type=int, default=None, help="only the first N items")
     p.add_argument("--results", default="eval/results", help="results folder")
+    p.add_argument("--report-only", action="store_true",
+                   help="answer nothing; report the rows already written (on the common items)")
 
     p = sub.add_parser("ui", help="serve the chat page (default http://127.0.0.1:7860)")
     p.add_argument("--host", default=None, help="address to bind (default: setting ui.host)")
@@ -122,6 +124,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     report, _ = evaluate(
         _engine(), Path(args.set), label=args.label, results_root=Path(args.results),
         baseline=args.baseline, use_judge=not args.no_judge, limit=args.limit,
+        report_only=args.report_only,
     )
     print(headline(report))
     print(f"\nReport: {Path(args.results) / args.label / 'report.md'}")

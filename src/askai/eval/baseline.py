@@ -110,7 +110,7 @@ class Baseline:
         for n in response.source_nodes:
             text = n.node.get_content()
             body = text.split(":\n", 1)[1] if text.startswith("Source ") else text
-            sources.append((self._doc_id(n.node.metadata["file_path"]), body))
+            sources.append((self._doc_id(n.node.metadata["file_path"]), body.strip()))
         text = str(response.response or "").strip()
 
         def cited(m: int) -> str | None:
@@ -130,6 +130,7 @@ class Baseline:
             # not streamed: time to first token is not measured for the baseline
             "timings": {"retrieve_s": retrieve_s, "total_s": total_s},
             "dropped": [],
+            "sources": [{"source": doc, "text": body} for doc, body in sources],
         }
 
 

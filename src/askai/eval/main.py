@@ -9,7 +9,7 @@ from typing import Any
 from askai.engine import Engine
 from askai.eval.dataset import load_items
 from askai.eval.report import HEADLINE, summarize, write_report
-from askai.eval.runner import askai_row, run_system
+from askai.eval.runner import askai_row, load_rows, run_system
 from askai.grounding import Judge
 from askai.llm.provision import sha256_file
 
@@ -40,18 +40,31 @@ def evaluate(
     limit: int | None = None,
     judge_cache: Path | None = None,
     progress: bool = True,
+    report_only: bool = False,
 ) -> tuple[dict[str, Any], str]:
+    """Run the systems over the set (resuming), then write the report. With ``report_only`` no
+    item is answered: the rows already written are reported, every system on the items all of
+    them have answered (an interrupted run can be reported, then resumed later)."""
     items = load_items(set_path)[:limit] if limit else load_items(set_path)
     out_dir = results_root / label
     judge = None
     if use_judge:
         judge = Judge(engine.llm, model_fingerprint(engine.llm),
                       judge_cache or results_root / "judge_cache.jsonl")
-    rows = {
-        "askai": run_system("askai", lambda it: askai_row(engine, it, judge), items,
-                            out_dir / "askai.jsonl", progress=progress)
-    }
-    if baseline:
+    if report_only:
+        stored = {name: load_rows(out_dir / f"{name}.jsonl")
+                  for name in (("askai", "baseline") if baseline else ("askai",))}
+        common = [i.id for i in items if all(i.id in rows for rows in stored.values())]
+        if not common:
+            raise ValueError(f"No item answered by every system under {out_dir}; run without "
+                             "--report-only first")
+        rows = {name: [r[i] for i in common] for name, r in stored.items()}
+    else:
+        rows = {
+            "askai": run_system("askai", lambda it: askai_row(engine, it, judge), items,
+                                out_dir / "askai.jsonl", progress=progress)
+        }
+    if baseline and not report_only:
         from askai.eval.baseline import Baseline
 
         roots = {Path(p) for p in engine.settings.ingest.paths}
@@ -69,7 +82,8 @@ def evaluate(
         calibration = calibrate(load_labels(calibration_path), judge)
     llm = engine.llm
     meta = {
-        "label": label, "set": str(set_path), "items": len(items),
+        "label": label, "set": str(set_path),
+        "items": len(next(iter(rows.values()))), "items_in_set": len(items),
         "model": getattr(llm, "name", "?"), "threads": getattr(llm, "n_threads", "?"),
         "judge": "lexical + model judge" if judge else "lexical only",
         "judge_calls_this_run": judge.calls if judge else 0,

@@ -94,7 +94,8 @@ def markdown(summaries: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
     lines = [
         f"# askai eval — {meta['label']}",
         "",
-        f"{meta['items']} items ({meta['set']}), model `{meta['model']}`, "
+        f"{meta['items']} of {meta['items_in_set']} items ({meta['set']}), "
+        f"model `{meta['model']}`, "
         f"{meta['threads']} threads, judge: {meta['judge']}. Rates with bootstrap 95% intervals.",
         "",
         "| metric | " + " | ".join(systems) + " |",

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from askai.answer import attach_trailing_markers
 from askai.engine import Engine
 from askai.eval.dataset import Item
 from askai.eval.metrics import contains_facts, first_hit_rank
@@ -21,6 +22,7 @@ _MARKERS = re.compile(r"\[(\d{1,2}(?:\s*,\s*\d{1,2})*)\]")
 def claims_with_citations(text: str) -> list[tuple[str, list[int]]]:
     """Split an answer into claims (regex sentences) with the 1-based markers each carries."""
     out = []
+    text = attach_trailing_markers(text)
     for start, end in split_sentences(text):
         sentence = text[start:end]
         markers = [int(n) for g in _MARKERS.findall(sentence) for n in g.split(",")]
@@ -87,6 +89,17 @@ def score_row(row: dict[str, Any], item: Item) -> dict[str, Any]:
     return row
 
 
+def load_rows(out: Path) -> dict[str, dict[str, Any]]:
+    """Rows already written to ``out``, by item id."""
+    done: dict[str, dict[str, Any]] = {}
+    if out.is_file():
+        for line in out.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                done[row["id"]] = row
+    return done
+
+
 def run_system(
     name: str,
     answer_fn: Callable[[Item], dict[str, Any]],
@@ -96,12 +109,7 @@ def run_system(
     progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Answer every item not yet in ``out`` (JSON lines), appending as it goes; return all rows."""
-    done: dict[str, dict[str, Any]] = {}
-    if out.is_file():
-        for line in out.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                done[row["id"]] = row
+    done = load_rows(out)
     items = list(items)
     todo = [i for i in items if i.id not in done]
     iterator: Iterable[Item] = todo
