@@ -81,7 +81,7 @@ def _no_model(row: dict[str, Any]) -> bool:
 
 
 def _cell(metric: dict[str, Any] | None) -> str:
-    if not metric:
+    if not metric or metric["value"] != metric["value"]:  # missing, or NaN (no items)
         return "—"
     text = f"{100 * metric['value']:.1f}%"
     if "ci_low" in metric and metric.get("n"):
