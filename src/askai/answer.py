@@ -68,6 +68,25 @@ def attach_trailing_markers(text: str) -> str:
     return _MARKER_AFTER_PUNCT.sub(lambda m: f" {m.group(2).strip()}{m.group(1)} ", text).strip()
 
 
+def strip_markers(text: str) -> str:
+    """The text without its [n] markers, white space tidied."""
+    return " ".join(re.sub(r"\s*" + _MARKERS.pattern, "", text).split())
+
+
+def claims_with_citations(text: str) -> list[tuple[str, list[int]]]:
+    """Split an answer into claims (regex sentences, markers removed) with the 1-based markers
+    each carries; a marker after a full stop belongs to the sentence before it."""
+    text = attach_trailing_markers(text)
+    out = []
+    for start, end in split_sentences(text):
+        sentence = text[start:end]
+        markers = [int(n) for g in _MARKERS.findall(sentence) for n in re.split(r"[,;]", g)]
+        claim = strip_markers(sentence)
+        if re.search(r"\w", claim):
+            out.append((claim, markers))
+    return out
+
+
 def is_refusal(raw: str) -> bool:
     return bool(_REFUSAL_PATTERNS.search(raw)) or not raw.strip()
 
@@ -92,17 +111,12 @@ def cite(
     """
     if is_refusal(raw) or not passages:
         return Cited(REFUSAL, True, [], [])
-    text = attach_trailing_markers(raw)
     kept: list[str] = []
     citations: list[Citation] = []
     checks: list[SentenceCheck] = []
     context = " ".join(p.text for p in passages)
-    for start, end in split_sentences(text):
-        sentence = text[start:end]
-        markers = tuple(
-            int(n) for group in _MARKERS.findall(sentence) for n in re.split(r"[,;]", group)
-        )
-        claim = " ".join(re.sub(r"\s*" + _MARKERS.pattern, "", sentence).split())
+    for claim, marker_list in claims_with_citations(raw):
+        markers = tuple(marker_list)
         if not content_words(claim):
             continue  # a bare marker or punctuation
         named = [m for m in markers if 1 <= m <= len(passages)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from askai.answer import strip_markers
 from askai.llm.base import Message
 
 Turn = tuple[str, str]  # (question, answer)
@@ -16,7 +17,6 @@ _REFERRING = re.compile(
     r"technology|article|same)|also|else|more|another|other)\b",
     re.IGNORECASE,
 )
-_MARKER = re.compile(r"\s*\[\d{1,2}(?:\s*,\s*\d{1,2})*\]")
 
 REWRITE_PROMPT = (
     "Rewrite the user's last question as one standalone question that can be understood without "
@@ -34,7 +34,7 @@ def build_rewrite_messages(question: str, history: Sequence[Turn], turns: int = 
     lines = []
     for q, a in list(history)[-turns:]:
         lines.append(f"User: {q}")
-        lines.append(f"Assistant: {_MARKER.sub('', a)[:400]}")
+        lines.append(f"Assistant: {strip_markers(a)[:400]}")
     conversation = "\n".join(lines)
     user = f"Conversation:\n{conversation}\n\nLast question: {question}\nStandalone question:"
     return [{"role": "system", "content": REWRITE_PROMPT}, {"role": "user", "content": user}]

@@ -3,33 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from askai.answer import attach_trailing_markers
+from askai.answer import claims_with_citations
 from askai.engine import Engine
 from askai.eval.dataset import Item
 from askai.eval.metrics import contains_facts, first_hit_rank
-from askai.grounding import Judge, split_sentences, verdict
+from askai.grounding import Judge, verdict
 
 RETRIEVE_K = 5
-_MARKERS = re.compile(r"\[(\d{1,2}(?:\s*,\s*\d{1,2})*)\]")
-
-
-def claims_with_citations(text: str) -> list[tuple[str, list[int]]]:
-    """Split an answer into claims (regex sentences) with the 1-based markers each carries."""
-    out = []
-    text = attach_trailing_markers(text)
-    for start, end in split_sentences(text):
-        sentence = text[start:end]
-        markers = [int(n) for g in _MARKERS.findall(sentence) for n in g.split(",")]
-        claim = " ".join(re.sub(r"\s*" + _MARKERS.pattern, "", sentence).split())
-        if re.search(r"\w", claim):
-            out.append((claim, markers))
-    return out
 
 
 def judge_claims(
