@@ -70,6 +70,33 @@ def test_documents_and_delete(store: VectorStore) -> None:
     assert store.count() == 0 and store.list_documents() == []
 
 
+def test_sentences_are_stored_searched_and_removed_with_their_document(store: VectorStore) -> None:
+    rev0 = store.revision()
+    keys = [("a", 0, 5), ("a", 6, 11), ("b", 0, 4)]
+    store.add_sentences(keys, np.eye(3, dtype=np.float32))
+    hits = store.search_sentences(np.array([0.0, 0.9, 0.1], dtype=np.float32), 2)
+    assert [(h.doc_id, h.start, h.end) for h in hits] == [("a", 6, 11), ("b", 0, 4)]
+    assert 0.9 < hits[0].score <= 1.0
+    found = store.sentence_vectors([("a", 0, 5), ("b", 0, 4), ("zz", 0, 1)])
+    assert set(found) == {("a", 0, 5), ("b", 0, 4)}  # unknown keys are simply absent
+    np.testing.assert_allclose(found[("b", 0, 4)], [0, 0, 1])
+    store.delete_chunks("a")
+    assert store.revision() != rev0  # readers of the store see that it changed
+    assert [h.doc_id for h in store.search_sentences(np.array([1.0, 0, 0]), 5)] == ["b"]
+    with pytest.raises(ValueError, match="k >= 1"):
+        store.search_sentences(np.array([1.0, 0, 0]), 0)
+
+
+def test_all_chunks_and_revision(store: VectorStore) -> None:
+    chunks = [_chunk("a", i, f"text {i}") for i in range(7)]
+    store.add(chunks, np.tile(np.eye(3, dtype=np.float32)[0], (7, 1)))
+    assert sorted(store.all_chunks(), key=lambda c: c.index) == chunks
+    rev = store.revision()
+    assert store.revision() == rev  # stable while nothing changes
+    store.put_document(DocumentRecord("a", "A", "text", "hash-a", 7, "2026-01-01"))
+    assert store.revision() != rev
+
+
 def test_embedder_mismatch_is_refused(store_settings: Settings) -> None:
     build_store(store_settings.store, "test-embedder", 3)
     with pytest.raises(askai.AskaiError, match="askai ingest --reset"):

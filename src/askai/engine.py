@@ -18,7 +18,7 @@ from askai.index.store import DocumentRecord, Hit, VectorStore, build_store
 from askai.ingest.chunking import Chunker
 from askai.ingest.pipeline import ingest_files
 from askai.llm.base import LLM, build_llm, complete
-from askai.retrieval import select_passages
+from askai.retrieval import Retriever
 from askai.settings import Settings, load_settings
 from askai.types import Answer, IngestReport, Passage
 
@@ -67,6 +67,7 @@ class Engine:
         self.store = store or build_store(
             settings.store, self.embedder.name, self.embedder.dimension, reset=reset_index
         )
+        self.retriever = Retriever(self.store, self.embedder, settings.retrieval)
         self._llm = llm
         self._llm_lock = threading.Lock()
         self._write_lock = threading.Lock()  # one ingest or delete at a time per engine
@@ -144,22 +145,23 @@ class Engine:
             raise InputError(f"Expected top_k between 1 and 50, got {top_k!r}")
         return q, k
 
-    def search(self, question: str, top_k: int | None = None) -> tuple[np.ndarray, list[Hit]]:
-        """The question's embedding and the ranked chunks retrieved for it."""
-        q, k = self.validate(question, top_k)
+    def _check_not_empty(self) -> None:
         if self.store.count() == 0:
             raise IndexNotFoundError(
                 f"The index at {self.settings.store.path} is empty; run `askai ingest` first"
             )
-        vector = self.embedder.embed_query(q)
-        return vector, self.store.search(vector, k)
+
+    def search(self, question: str, top_k: int | None = None) -> tuple[np.ndarray, list[Hit]]:
+        """The question's embedding and the ranked chunks retrieved for it (dense + BM25)."""
+        q, k = self.validate(question, top_k)
+        self._check_not_empty()
+        return self.retriever.search(q, k)
 
     def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
         """The passages the model would see for ``question``."""
-        vector, hits = self.search(question, top_k)
-        return select_passages(
-            vector, hits, self.embedder, max_passages=self.settings.retrieval.max_sources
-        )
+        q, k = self.validate(question, top_k)
+        self._check_not_empty()
+        return self.retriever.retrieve(q, k).passages
 
     def stream(
         self,
@@ -207,9 +209,12 @@ class Engine:
             return Answer(question, REFUSAL, True, timings=timings, searched=question)
         searched = self.rewrite(question, history)
         t_rewrite = time.perf_counter() - t0
-        passages = self.retrieve(searched, top_k)
+        self._check_not_empty()
+        found = self.retriever.retrieve(searched, top_k)
+        passages = found.passages
         timings = {"rewrite_s": t_rewrite, "retrieve_s": time.perf_counter() - t0 - t_rewrite}
-        if not passages or unknown_names(searched, " ".join(p.text for p in passages)):
+        # A name asked about that no retrieved chunk mentions: nothing to answer from.
+        if not passages or unknown_names(searched, " ".join(h.chunk.text for h in found.hits)):
             timings.update(first_token_s=0.0, total_s=time.perf_counter() - t0)
             return Answer(question, REFUSAL, True, passages=passages, timings=timings,
                           searched=searched)

@@ -112,6 +112,22 @@ def tokens(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(fold(text))]
 
 
+def terms(text: str) -> list[str]:
+    """Search terms, repeats kept: stemmed content words, and character pairs of Chinese or
+    Japanese text (which has no spaces to split words at)."""
+    out = []
+    for w in tokens(text):
+        w = w.strip("'-").removesuffix("'s")
+        if w and w not in _STOPWORDS and (len(w) > 1 or w.isdigit()):
+            out.append(_stem(w))
+    for run in _CJK.findall(text):
+        out.extend(run[i : i + 2] for i in range(max(1, len(run) - 1)))
+    return out
+
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]+")
+
+
 def content_words(text: str) -> set[str]:
     words = set()
     for w in tokens(text):

@@ -1,24 +1,133 @@
 """From a question to the few passages the model sees.
 
-Chunks come from the vector store; inside them every sentence is scored against the question
-(embedding cosine, blended with its chunk's score), and the best sentences, each with a window of
-neighbours, become the numbered passages of the prompt. Fewer, tighter passages mean a shorter
-prompt (prompt processing dominates time to first token on a CPU) and tighter quotes.
+Two rankings of chunks are fused by reciprocal rank fusion: dense (the question's embedding
+against every stored sentence embedding; a chunk ranks by its best sentence) and lexical (BM25
+over the chunks' words, an in-memory index reloaded when the store's revision changes). Inside
+the fused top chunks every sentence is scored (its stored embedding against the question, the
+share of the question's words it holds, and its chunk's fused score); the best sentences, each
+with a neighbour where it starts with a pronoun, become the numbered passages of the prompt.
+Nothing but the question is embedded at question time, and a short prompt keeps the time to
+first token low (prompt processing dominates it on a CPU).
 """
 
 from __future__ import annotations
 
+import bisect
 import re
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
-from askai.grounding import split_sentences
+from askai.errors import IndexCorruptError
+from askai.grounding import content_words, split_sentences, terms
 from askai.index.embedder import Embedder
-from askai.index.store import Hit
+from askai.index.store import Chunk, Hit, SentenceKey, VectorStore
+from askai.settings import RetrievalSettings
 from askai.types import Passage
 
-_NEEDS_CONTEXT = re.compile(r"^(?:they|it|its|this|these|those|their|such|he|she|his|her)\b", re.I)
+RRF_K = 60  # the usual reciprocal-rank-fusion constant
+# A sentence that refers back ("Instead, they ...") is shown with the sentence before it; a
+# heading, a question (an FAQ entry) or a lead-in ending with a colon with the ones after it.
+_REFERS_BACK = re.compile(
+    r"^(?:\W*\w+,\s+)?(?:they|it|its|this|these|those|their|such|he|she|his|her)\b", re.I
+)
+_LEADS_IN = re.compile(r"(?:[?:]|[^.!?\"'”’)\]])\s*$")
+
+
+class LexicalIndex:
+    """BM25 over a fixed list of chunks, and which chunks hold a given document offset."""
+
+    def __init__(self, chunks: list[Chunk]) -> None:
+        import bm25s
+
+        self.chunks = chunks
+        self._by_doc: dict[str, list[tuple[int, int, int]]] = {}  # doc -> (start, end, i) sorted
+        for i, c in enumerate(chunks):
+            self._by_doc.setdefault(c.doc_id, []).append((c.start, c.end, i))
+        for spans in self._by_doc.values():
+            spans.sort()
+        self._bm25 = bm25s.BM25()
+        if chunks:
+            self._bm25.index([terms(c.text) or ["\0"] for c in chunks], show_progress=False)
+
+    def search(self, question: str, k: int) -> list[int]:
+        """Indices of the chunks sharing words with ``question``, best first (at most ``k``)."""
+        words = terms(question)
+        if not self.chunks or not words:
+            return []
+        ids, scores = self._bm25.retrieve(
+            [words], k=min(k, len(self.chunks)), show_progress=False, n_threads=1
+        )
+        return [int(i) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+
+    def chunks_at(self, doc_id: str, start: int) -> list[int]:
+        """Indices of the chunks of ``doc_id`` whose span holds offset ``start``."""
+        spans = self._by_doc.get(doc_id, [])
+        upto = bisect.bisect_right(spans, (start, float("inf"), 0))
+        return [i for s, e, i in spans[max(0, upto - 8) : upto] if s <= start < e]
+
+
+def fuse(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion: (item, score) best first; score = sum of 1 / (k + rank)."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+@dataclass
+class Retrieval:
+    """What one retrieval found: the question's embedding, the fused chunks, the passages."""
+
+    vector: np.ndarray
+    hits: list[Hit]
+    passages: list[Passage]
+
+
+class Retriever:
+    """Hybrid retrieval over one store; safe to share between threads."""
+
+    def __init__(self, store: VectorStore, embedder: Embedder, settings: RetrievalSettings) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+        self._lexical: LexicalIndex | None = None
+        self._revision: str | None = None
+        self._lock = threading.Lock()
+
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index, reloaded from the store if anything was written since it was built."""
+        revision = self.store.revision()
+        with self._lock:
+            if self._lexical is None or revision != self._revision:
+                self._lexical = LexicalIndex(list(self.store.all_chunks()))
+                self._revision = revision
+            return self._lexical
+
+    def search(self, question: str, k: int) -> tuple[np.ndarray, list[Hit]]:
+        """The question's embedding and the ``k`` best chunks, dense and lexical fused."""
+        vector = self.embedder.embed_query(question)
+        lexical = self.lexical()
+        n = max(self.settings.candidates, k)
+        dense: list[int] = []
+        for s in self.store.search_sentences(vector, 3 * n):
+            for i in lexical.chunks_at(s.doc_id, s.start):
+                if i not in dense:
+                    dense.append(i)
+                    break
+        fused = fuse([dense[:n], lexical.search(question, n)])[:k]
+        top = fused[0][1] if fused else 1.0
+        return vector, [Hit(lexical.chunks[i], round(score / top, 4)) for i, score in fused]
+
+    def retrieve(self, question: str, k: int) -> Retrieval:
+        vector, hits = self.search(question, k)
+        passages = select_passages(
+            question, vector, hits, self.store,
+            max_passages=self.settings.max_sources, max_chars=self.settings.max_evidence_chars,
+        )
+        return Retrieval(vector, hits, passages)
 
 
 @dataclass(frozen=True)
@@ -30,16 +139,19 @@ class _Sentence:
 
 
 def select_passages(
+    question: str,
     question_vector: np.ndarray,
     hits: list[Hit],
-    embedder: Embedder,
+    store: VectorStore,
     *,
     max_passages: int,
+    max_chars: int,
     window: int = 1,
-    max_chars: int = 1800,
 ) -> list[Passage]:
-    """The best sentence windows of ``hits``, in rank order, as exact slices of the documents."""
-    per_chunk: list[list[tuple[int, int]]] = [split_sentences(h.chunk.text) for h in hits]
+    """The best sentence windows of ``hits``, in rank order, as exact slices of the documents.
+    A sentence scores its embedding's cosine with the question, plus 0.3 × the share of the
+    question's content words it holds, plus 0.15 × its chunk's fused score."""
+    per_chunk = [split_sentences(h.chunk.text) or [(0, len(h.chunk.text))] for h in hits]
     sentences: list[_Sentence] = []
     seen: set[tuple[str, int]] = set()
     for ci, spans in enumerate(per_chunk):
@@ -50,26 +162,41 @@ def select_passages(
                 sentences.append(_Sentence(ci, pos, start, end))
     if not sentences:
         return []
-    vectors = embedder.embed_documents(
-        [hits[s.chunk].chunk.text[s.start : s.end] for s in sentences]
-    )
-    sims = vectors @ np.asarray(question_vector, dtype=np.float32)
-    scores = [
-        0.7 * float(sim) + 0.3 * hits[s.chunk].score
-        for s, sim in zip(sentences, sims, strict=True)
+    keys: list[SentenceKey] = [
+        (hits[s.chunk].chunk.doc_id, hits[s.chunk].chunk.start + s.start,
+         hits[s.chunk].chunk.start + s.end)
+        for s in sentences
     ]
+    vectors = store.sentence_vectors(keys)
+    missing = [k for k in keys if k not in vectors]
+    if missing:
+        raise IndexCorruptError(
+            f"The index has no sentence embedding for {missing[0][0]!r} at {missing[0][1]}; "
+            "rebuild it with `askai ingest --reset`."
+        )
+    sims = np.stack([vectors[k] for k in keys]) @ np.asarray(question_vector, dtype=np.float32)
+    asked = content_words(question)
+    scores = []
+    for s, sim in zip(sentences, sims, strict=True):
+        text = hits[s.chunk].chunk.text[s.start : s.end]
+        shared = len(asked & content_words(text)) / len(asked) if asked else 0.0
+        scores.append(float(sim) + 0.3 * shared + 0.15 * hits[s.chunk].score)
     order = sorted(range(len(sentences)), key=lambda i: -scores[i])
 
     windows: list[tuple[int, int, int, float]] = []  # (chunk, first pos, last pos, score)
     used = 0
+    shown: set[str] = set()
     for i in order:
         if len(windows) >= max_passages:
             break
         s = sentences[i]
         spans = per_chunk[s.chunk]
         text = hits[s.chunk].chunk.text[s.start : s.end]
-        first = max(0, s.pos - (window if _NEEDS_CONTEXT.match(text) else 0))
-        last = min(len(spans) - 1, s.pos + window)
+        if text in shown:
+            continue  # the same words elsewhere (a repeated title)
+        shown.add(text)
+        first = max(0, s.pos - (window if _REFERS_BACK.match(text) else 0))
+        last = min(len(spans) - 1, s.pos + (2 * window if _LEADS_IN.search(text) else 0))
         if any(c == s.chunk and a <= s.pos <= b for c, a, b, _ in windows):
             continue  # already shown inside another window
         size = spans[last][1] - spans[first][0]

@@ -86,9 +86,15 @@ class LLMSettings(_Section):
 
 
 class RetrievalSettings(_Section):
-    top_k: int = Field(4, ge=1, le=50, description="chunks retrieved per question")
+    top_k: int = Field(4, ge=1, le=50, description="chunks retrieved per question (after fusion)")
+    candidates: int = Field(
+        20, ge=1, le=200, description="chunks each ranking (dense, BM25) offers to the fusion"
+    )
     max_sources: int = Field(
         5, ge=1, le=20, description="numbered evidence passages put in the prompt"
+    )
+    max_evidence_chars: int = Field(
+        1800, ge=100, description="evidence characters put in the prompt (at least one passage)"
     )
     max_question_chars: int = Field(
         2000, ge=10, description="longest question accepted, in characters"

@@ -1,16 +1,22 @@
 """The vector-store seam: a small protocol and the Chroma adapter.
 
-The store keeps two collections: ``<name>`` holds chunks (text, embedding, document id, offsets)
-and ``<name>__documents`` holds one record per document (its full ingested text, content hash,
-chunk count, status). The document record is the commit point of an ingest: it is written as
-``pending`` before the chunks and flipped to ``ready`` after them, so a crash mid-document leaves a
-``pending`` record whose chunks the next ingest removes.
+The store keeps three collections: ``<name>`` holds chunks (text, embedding, document id,
+offsets), ``<name>__sentences`` one embedding per sentence of every chunk (what dense retrieval
+searches and evidence selection scores, so nothing is embedded at question time but the question),
+and ``<name>__documents`` one record per document (its full ingested text, content hash, chunk
+count, status). The documents collection's metadata carries a revision that changes with every
+write, so readers (the in-memory lexical index) know when to reload.
+
+The document record is the commit point of an ingest: it is written as ``pending`` before the
+chunks and flipped to ``ready`` after them, so a crash mid-document leaves a ``pending`` record
+whose chunks (and sentences) the next ingest removes.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -22,7 +28,7 @@ from askai.errors import ConfigError, IndexCorruptError
 if TYPE_CHECKING:
     from askai.settings import StoreSettings
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sentence embeddings
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,18 @@ class Chunk:
 @dataclass(frozen=True)
 class Hit:
     chunk: Chunk
+    score: float  # relevance: cosine similarity from the store, fused score from the retriever
+
+
+@dataclass(frozen=True)
+class SentenceHit:
+    doc_id: str
+    start: int  # offsets in the document
+    end: int
     score: float  # cosine similarity
+
+
+SentenceKey = tuple[str, int, int]  # (document id, start, end)
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,16 @@ class VectorStore(Protocol):
     def delete_chunks(self, doc_id: str) -> None: ...
 
     def search(self, embedding: np.ndarray, k: int) -> list[Hit]: ...
+
+    def add_sentences(self, keys: Sequence[SentenceKey], embeddings: np.ndarray) -> None: ...
+
+    def search_sentences(self, embedding: np.ndarray, k: int) -> list[SentenceHit]: ...
+
+    def sentence_vectors(self, keys: Sequence[SentenceKey]) -> dict[SentenceKey, np.ndarray]: ...
+
+    def all_chunks(self) -> Iterator[Chunk]: ...
+
+    def revision(self) -> str: ...
 
     def count(self) -> int: ...
 
@@ -105,8 +132,13 @@ class ChromaStore:
             self._chunks = self._client.get_or_create_collection(
                 self._name, metadata=meta, embedding_function=None
             )
+            self._sentences = self._client.get_or_create_collection(
+                self._name + "__sentences", metadata={"hnsw:space": "cosine"},
+                embedding_function=None,
+            )
             self._docs = self._client.get_or_create_collection(
-                self._name + "__documents", metadata={"askai_format": FORMAT_VERSION},
+                self._name + "__documents",
+                metadata={"askai_format": FORMAT_VERSION, "revision": uuid.uuid4().hex},
                 embedding_function=None,
             )
         except Exception as exc:  # chromadb raises many types for a damaged store
@@ -147,13 +179,71 @@ class ChromaStore:
                 ],
             )
 
+    def add_sentences(self, keys: Sequence[SentenceKey], embeddings: np.ndarray) -> None:
+        if len(keys) != len(embeddings):
+            raise ValueError(f"{len(keys)} sentences but {len(embeddings)} embeddings")
+        step = max(1, int(self._client.get_max_batch_size()))
+        for i in range(0, len(keys), step):
+            part = keys[i : i + step]
+            self._sentences.upsert(
+                ids=[_sentence_id(k) for k in part],
+                embeddings=np.asarray(embeddings[i : i + step], dtype=np.float32),
+                metadatas=[{"doc_id": d, "start": a, "end": b} for d, a, b in part],
+            )
+
+    def search_sentences(self, embedding: np.ndarray, k: int) -> list[SentenceHit]:
+        if k < 1:
+            raise ValueError(f"Expected k >= 1, got {k}")
+        n = self._sentences.count()
+        if n == 0:
+            return []
+        res = self._sentences.query(
+            query_embeddings=[np.asarray(embedding, dtype=np.float32)],
+            n_results=min(k, n), include=["metadatas", "distances"],
+        )
+        return [
+            SentenceHit(str(m["doc_id"]), int(m["start"]), int(m["end"]), 1.0 - float(d))
+            for m, d in zip(res["metadatas"][0], res["distances"][0], strict=True)
+        ]
+
+    def sentence_vectors(self, keys: Sequence[SentenceKey]) -> dict[SentenceKey, np.ndarray]:
+        if not keys:
+            return {}
+        res = self._sentences.get(ids=[_sentence_id(k) for k in keys], include=["metadatas",
+                                                                                 "embeddings"])
+        return {
+            (str(m["doc_id"]), int(m["start"]), int(m["end"])): np.asarray(e, dtype=np.float32)
+            for m, e in zip(res["metadatas"], res["embeddings"], strict=True)
+        }
+
+    def all_chunks(self) -> Iterator[Chunk]:
+        """Every chunk, read in pages."""
+        page = 5000
+        for offset in range(0, self.count(), page):
+            res = self._chunks.get(include=["documents", "metadatas"], limit=page, offset=offset)
+            for text, meta in zip(res["documents"], res["metadatas"], strict=True):
+                yield _chunk_from(text, meta)
+
+    def revision(self) -> str:
+        """Changes whenever chunks or documents are written or removed (by any process)."""
+        meta = self._client.get_collection(self._name + "__documents").metadata or {}
+        return str(meta.get("revision", ""))
+
+    def _bump(self) -> None:
+        self._docs.modify(
+            metadata={"askai_format": FORMAT_VERSION, "revision": uuid.uuid4().hex}
+        )
+
     def delete_chunks(self, doc_id: str) -> None:
         self._chunks.delete(where={"doc_id": doc_id})
+        self._sentences.delete(where={"doc_id": doc_id})
+        self._bump()
 
     def delete_document(self, doc_id: str) -> None:
         """Remove a document's chunks, then its record."""
         self.delete_chunks(doc_id)
         self._docs.delete(ids=[doc_id])
+        self._bump()
 
     def search(self, embedding: np.ndarray, k: int) -> list[Hit]:
         if k < 1:
@@ -191,6 +281,7 @@ class ChromaStore:
                         "ingested_at": record.ingested_at, "status": record.status,
                         "path": record.path}],
         )
+        self._bump()
 
     def get_document(self, doc_id: str) -> DocumentRecord | None:
         res = self._docs.get(ids=[doc_id], include=["documents", "metadatas"])
@@ -208,7 +299,7 @@ class ChromaStore:
 
     def _drop(self) -> None:
         existing = {getattr(c, "name", c) for c in self._client.list_collections()}
-        for name in (self._name, self._name + "__documents"):
+        for name in (self._name, self._name + "__sentences", self._name + "__documents"):
             if name in existing:
                 self._client.delete_collection(name)
 
@@ -216,6 +307,10 @@ class ChromaStore:
         """Remove every chunk and document record."""
         self._drop()
         self._open()
+
+
+def _sentence_id(key: SentenceKey) -> str:
+    return f"{key[0]}@{key[1]}-{key[2]}"
 
 
 def _chunk_from(text: str, meta: dict[str, Any]) -> Chunk:

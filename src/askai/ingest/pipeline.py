@@ -2,9 +2,12 @@
 
 Each document's content hash is stored with it: unchanged files are skipped, a changed file's old
 chunks are replaced, and a file whose content is already indexed under another name is skipped as
-a duplicate. Per document the write order is: record ``pending`` → delete old chunks → add new
-chunks → record ``ready``; pending records left by a crash are cleaned up at the start of the next
-run, so every document is either fully present or absent.
+a duplicate. Each sentence of a chunk is embedded (once per document, however many overlapping
+chunks hold it) and stored; a chunk's own embedding is the length-weighted mean of its
+sentences', so nothing is embedded twice. Per document the write order is: record ``pending`` →
+delete old chunks → add new chunks and sentences → record ``ready``; pending records left by a
+crash are cleaned up at the start of the next run, so every document is either fully present or
+absent.
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from askai.errors import IngestError
+from askai.grounding import split_sentences
 from askai.index.embedder import Embedder
-from askai.index.store import Chunk, DocumentRecord, VectorStore
+from askai.index.store import Chunk, DocumentRecord, SentenceKey, VectorStore
 from askai.ingest.chunking import Chunker
 from askai.ingest.loaders import SUPPORTED_SUFFIXES, load_file
 from askai.types import IngestFailure, IngestReport
@@ -137,12 +143,25 @@ def ingest_files(
     return report
 
 
+def chunk_sentences(doc_id: str, text: str, start: int) -> list[SentenceKey]:
+    """The sentences of a chunk (its text, at ``start`` in the document), as document offsets; a
+    chunk with no sentence-like text (only symbols) counts as one sentence."""
+    spans = split_sentences(text) or [(0, len(text))]
+    return [(doc_id, start + a, start + b) for a, b in spans]
+
+
 def _write(
     batch: list[_Prepared], store: VectorStore, embedder: Embedder, report: IngestReport
 ) -> None:
-    vectors = embedder.embed_documents([s.text for item in batch for s in item.spans])
-    offset = 0
-    for item in batch:
+    per_chunk = [
+        [chunk_sentences(item.source.doc_id, s.text, s.start) for s in item.spans]
+        for item in batch
+    ]
+    unique = list(dict.fromkeys(k for doc in per_chunk for keys in doc for k in keys))
+    texts = {item.source.doc_id: item.text for item in batch}
+    vectors = embedder.embed_documents([texts[d][a:b] for d, a, b in unique])
+    by_key = dict(zip(unique, vectors, strict=True))
+    for item, chunk_keys in zip(batch, per_chunk, strict=True):
         chunks = [
             Chunk(item.source.doc_id, i, s.text, s.start, s.end, item.title, item.sha256)
             for i, s in enumerate(item.spans)
@@ -152,13 +171,23 @@ def _write(
             chunks=len(chunks), ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
             status="pending", path=str(item.source.path),
         )
+        keys = list(dict.fromkeys(k for ks in chunk_keys for k in ks))
         store.put_document(record)
         store.delete_chunks(item.source.doc_id)
-        store.add(chunks, vectors[offset : offset + len(chunks)])
+        store.add(chunks, np.stack([_mean(ks, by_key, embedder.dimension) for ks in chunk_keys]))
+        store.add_sentences(keys, np.stack([by_key[k] for k in keys]))
         store.put_document(replace(record, status="ready"))
-        offset += len(chunks)
         report.documents += 1
         report.chunks += len(chunks)
+
+
+def _mean(keys: list[SentenceKey], vectors: dict[SentenceKey, np.ndarray], dim: int) -> np.ndarray:
+    """A chunk's embedding: its sentences' embeddings averaged by length, normalised."""
+    total = np.zeros(dim, dtype=np.float32)
+    for key in keys:
+        total += vectors[key] * (key[2] - key[1])
+    norm = float(np.linalg.norm(total))
+    return total / norm if norm > 0 else total
 
 
 def _prune(paths: list[str | Path], store: VectorStore) -> int:
