@@ -141,3 +141,16 @@ def test_unknown_names() -> None:
     assert unknown_names("What is the population of Paris?", context) == {"paris"}
     assert unknown_names("Name two firms that pioneer chiplets.", context) == set()
     assert unknown_names("What do China's firms build?", "China’s firms build chips.") == set()
+
+
+def test_a_sentence_that_only_restates_the_question_is_dropped(settings, embedder, docs) -> None:  # noqa: ANN001
+    reply = ("The lighthouse lamp is visible from far away on a clear night [1]. "
+             "Its lamp is visible from 31 kilometres away [1].")
+    engine, _ = _engine(settings, embedder, docs, reply)
+    answer = engine.ask("How far away is the lighthouse lamp visible on a clear night?")
+    assert answer.text == "Its lamp is visible from 31 kilometres away [1]."
+    dropped = [s for s in answer.sentences if not s.supported]
+    assert [s.reason for s in dropped] == ["only restates the question"]
+    # with nothing else said, a restatement alone is a refusal
+    engine, _ = _engine(settings, embedder, docs, reply.split(" [1]. ")[0] + " [1].")
+    assert engine.ask("How far away is the lighthouse lamp visible on a clear night?").refused

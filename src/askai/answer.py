@@ -105,8 +105,8 @@ def cite(
     """Verify each sentence of ``raw`` against the passages and attach exact quotes.
 
     A sentence keeps the passage its marker names when that passage supports it; otherwise it is
-    re-attached to the passage that does; a sentence no passage supports is dropped (and recorded
-    as unsupported). Nothing supported left, or a refusal from the model, makes the answer a
+    re-attached to the passage that does; a sentence no passage supports, or one that only restates
+    the question, is dropped (and recorded as unsupported). Nothing supported left, or a refusal from the model, makes the answer a
     refusal. Markers in the returned text are renumbered to index ``citations`` (1-based).
     """
     if is_refusal(raw) or not passages:
@@ -115,10 +115,15 @@ def cite(
     citations: list[Citation] = []
     checks: list[SentenceCheck] = []
     context = " ".join(p.text for p in passages)
+    asked = content_words(question)
     for claim, marker_list in claims_with_citations(raw):
         markers = tuple(marker_list)
-        if not content_words(claim):
+        words = content_words(claim)
+        if not words:
             continue  # a bare marker or punctuation
+        if asked and len(words) >= 3 and words <= asked:
+            checks.append(SentenceCheck(claim, markers, False, 0.0, "only restates the question"))
+            continue
         named = [m for m in markers if 1 <= m <= len(passages)]
         candidates = named + [i for i in range(1, len(passages) + 1) if i not in named]
         verdict = None
