@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from askai.eval.dataset import load_items
+from askai.eval.dataset import Item, load_items
 from askai.eval.metrics import (
     balanced_accuracy,
     bootstrap_ci,
@@ -21,6 +21,7 @@ from askai.eval.metrics import (
 )
 from askai.eval.report import summarize
 from askai.eval.runner import claims_with_citations, judge_claims
+from askai.eval.tradeoff import tradeoff
 from askai.grounding import (
     CONTRADICTED,
     NOT_SUPPORTED,
@@ -217,3 +218,25 @@ def test_calibration_figures_per_tier(tmp_path: Path) -> None:
     path.write_text(json.dumps({"id": "x", "claim": "c", "evidence": "e", "label": None}) + "\n")
     with pytest.raises(ValueError, match="no true/false label"):
         load_labels(path)
+
+
+def test_refusal_tradeoff_replays_verification_at_each_threshold() -> None:
+    passage = {"source": "l.txt", "start": 0, "end": 60, "score": 1.0,
+               "text": "Its lamp is visible from 31 kilometres away on a clear night."}
+    items = [Item("a1", "answerable", "x", "How far is the lamp visible?", "31 km", [["31"]]),
+             Item("u1", "unanswerable", "x", "Who painted the lamp?", ""),
+             Item("u2", "unanswerable", "x", "What colour is the lamp?", "")]
+    rows = [
+        # half of the claim's content words are in the passage
+        {"id": "a1", "searched": items[0].question, "passages": [passage],
+         "raw_text": "The lamp is visible from 31 kilometres across the dark northern sea [1]."},
+        {"id": "u1", "searched": items[1].question, "passages": [passage], "raw_text": ""},
+        {"id": "u2", "searched": items[2].question, "passages": [passage],
+         "raw_text": "The lamp is visible on a clear night, painted bright red [1]."},
+    ]
+    curve = {round(p["min_coverage"], 1): p for p in tradeoff(rows, items, (0.3, 0.6, 0.9))}
+    assert curve[0.3] == {"min_coverage": 0.3, "correct": 1.0, "false_refusal": 0.0,
+                          "hallucinated": 0.5}
+    assert curve[0.9] == {"min_coverage": 0.9, "correct": 0.0, "false_refusal": 1.0,
+                          "hallucinated": 0.0}
+    assert curve[0.6]["false_refusal"] == 1.0

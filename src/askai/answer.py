@@ -105,9 +105,10 @@ def cite(
     """Verify each sentence of ``raw`` against the passages and attach exact quotes.
 
     A sentence keeps the passage its marker names when that passage supports it; otherwise it is
-    re-attached to the passage that does; a sentence no passage supports, or one that only restates
-    the question, is dropped (and recorded as unsupported). Nothing supported left, or a refusal from the model, makes the answer a
-    refusal. Markers in the returned text are renumbered to index ``citations`` (1-based).
+    re-attached to the passage that does; a sentence no passage supports, or one that only
+    restates the question, is dropped (and recorded as unsupported). Nothing supported left, or a
+    refusal from the model, makes the answer a refusal. Markers in the returned text are
+    renumbered to index ``citations`` (1-based).
     """
     if is_refusal(raw) or not passages:
         return Cited(REFUSAL, True, [], [])

@@ -231,7 +231,9 @@ class Engine:
             parts.append(token)
             yield token
         raw = "".join(parts)
-        cited = cite(raw, passages, question=searched)
+        cited = cite(
+            raw, passages, question=searched, min_coverage=self.settings.retrieval.min_coverage
+        )
         timings.update(first_token_s=first or 0.0, total_s=time.perf_counter() - t0)
         return Answer(
             question=question, text=cited.text, refused=cited.refused, citations=cited.citations,

@@ -81,6 +81,11 @@ class LLMSettings(_Section):
         max(1, os.cpu_count() or 1), ge=1, description="CPU threads for llama.cpp"
     )
     max_tokens: int = Field(160, ge=8, description="longest answer, in tokens")
+    draft_tokens: int = Field(
+        0, ge=0, le=32,
+        description="prompt-lookup decoding (llama-cpp): tokens drafted from the prompt per "
+        "step, 0 = off",
+    )
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="sampling temperature")
     seed: int = Field(0, description="sampling seed")
 
@@ -95,6 +100,11 @@ class RetrievalSettings(_Section):
     )
     max_evidence_chars: int = Field(
         1800, ge=100, description="evidence characters put in the prompt (at least one passage)"
+    )
+    min_coverage: float = Field(
+        0.6, ge=0.0, le=1.0,
+        description="answer-time verification: share of a sentence's content words its cited "
+        "evidence must hold (with every number and name); lower answers more, refuses less",
     )
     max_question_chars: int = Field(
         2000, ge=10, description="longest question accepted, in characters"

@@ -80,6 +80,11 @@ def evaluate(
         from askai.eval.calibration import calibrate, load_labels
 
         calibration = calibrate(load_labels(calibration_path), judge)
+    curve = None
+    if "askai" in rows:
+        from askai.eval.tradeoff import tradeoff
+
+        curve = tradeoff(rows["askai"], items)
     llm = engine.llm
     meta = {
         "label": label, "set": str(set_path),
@@ -88,6 +93,7 @@ def evaluate(
         "judge": "lexical + model judge" if judge else "lexical only",
         "judge_calls_this_run": judge.calls if judge else 0,
         "calibration": calibration,
+        "tradeoff": curve, "min_coverage": engine.settings.retrieval.min_coverage,
     }
     md = write_report(out_dir, summaries, meta)
     return {"meta": meta, "systems": summaries}, md

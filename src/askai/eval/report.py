@@ -137,6 +137,10 @@ def markdown(summaries: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
             c = cal[tier]
             lines.append(f"| {tier} | {c['n']} | {100 * c['agreement']:.1f}% | "
                          f"{100 * c['balanced_accuracy']:.1f}% |")
+    if meta.get("tradeoff"):
+        from askai.eval.tradeoff import markdown as tradeoff_table
+
+        lines += tradeoff_table(meta["tradeoff"], meta.get("min_coverage", 0.6))
     return "\n".join(lines) + "\n"
 
 

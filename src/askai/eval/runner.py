@@ -59,6 +59,11 @@ def askai_row(engine: Engine, item: Item, judge: Judge | None) -> dict[str, Any]
         "retrieved": retrieved, "citations": citations, "claims": claims,
         "precision": precision, "timings": {**answer.timings, "search_only_s": search_s},
         "dropped": [s.text for s in answer.sentences if not s.supported],
+        "passages": [
+            {"source": p.source, "start": p.start, "end": p.end, "text": p.text,
+             "score": p.score}
+            for p in answer.passages
+        ],
     }
 
 

@@ -20,8 +20,11 @@ class LlamaCppLLM:
     """One loaded GGUF model. A lock serialises generations: a llama.cpp context is not
     thread-safe, so concurrent callers wait their turn rather than share it."""
 
-    def __init__(self, model_path: Path, *, n_ctx: int, n_threads: int, seed: int = 0) -> None:
+    def __init__(
+        self, model_path: Path, *, n_ctx: int, n_threads: int, seed: int = 0, draft_tokens: int = 0
+    ) -> None:
         from llama_cpp import Llama
+        from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
         self.model_path = Path(model_path)
         self.name = self.model_path.name
@@ -36,6 +39,10 @@ class LlamaCppLLM:
                 n_threads_batch=n_threads,
                 n_batch=512,
                 seed=seed,
+                # answers quote their sources: draft the next tokens from the prompt's n-grams
+                draft_model=LlamaPromptLookupDecoding(num_pred_tokens=draft_tokens)
+                if draft_tokens
+                else None,
                 verbose=False,
             )
         except (ValueError, RuntimeError) as exc:
@@ -44,7 +51,10 @@ class LlamaCppLLM:
     @classmethod
     def from_settings(cls, settings: LLMSettings) -> LlamaCppLLM:
         path = resolve_model_path(settings.model_path, settings.cache_dir)
-        return cls(path, n_ctx=settings.n_ctx, n_threads=settings.n_threads, seed=settings.seed)
+        return cls(
+            path, n_ctx=settings.n_ctx, n_threads=settings.n_threads, seed=settings.seed,
+            draft_tokens=settings.draft_tokens,
+        )
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
