@@ -1,0 +1,61 @@
+"""Run every benchmark at full size, one after another (never in parallel: on a small machine they
+would skew each other's timings), and record which ran, how long each took and its exit code.
+
+    .venv/bin/python bench/run_all.py [--only ingest-shipped,retrieval] [--dry-run]
+        →  each script's own results under bench/results/, plus bench/results/run_all.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+from benchlib import RESULTS, ROOT, write_json
+
+BENCHMARKS: dict[str, list[str]] = {
+    "ingest-shipped": ["bench/ingest_throughput.py", "--corpus", "shipped"],
+    "ingest-python-doc": ["bench/ingest_throughput.py", "--corpus", "python-doc"],
+    "retrieval": ["bench/retrieval_latency.py", "--sizes", "1000,10000,100000",
+                  "--backends", "chroma,chroma-http", "--questions", "50"],
+    "answers": ["bench/answer_concurrency.py", "--questions", "8", "--levels", "1,2,4"],
+    "ui": ["bench/ui_concurrency.py", "--sessions", "5"],
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(BENCHMARKS),
+                        help=f"comma list of: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands only")
+    parser.add_argument("--stop-on-failure", action="store_true")
+    args = parser.parse_args()
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; valid: {', '.join(BENCHMARKS)}")
+
+    runs = []
+    for name in names:
+        cmd = [sys.executable, *BENCHMARKS[name]]
+        print(f"== {name}: {shlex.join(cmd)}", flush=True)
+        if args.dry_run:
+            continue
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        t0 = time.perf_counter()
+        code = subprocess.run(cmd, cwd=ROOT).returncode
+        runs.append({"name": name, "command": shlex.join(cmd), "started": started,
+                     "seconds": round(time.perf_counter() - t0, 1), "exit_code": code})
+        print(f"== {name}: exit {code} after {runs[-1]['seconds']} s", flush=True)
+        if code and args.stop_on_failure:
+            break
+    if not args.dry_run:
+        write_json(RESULTS / "run_all.json", {"benchmark": "run_all", "runs": runs})
+    return 1 if any(r["exit_code"] for r in runs) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
