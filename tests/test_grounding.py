@@ -108,3 +108,28 @@ def test_check_claim_needs_the_new_facts_in_one_window() -> None:
 def test_one_shared_word_is_not_support() -> None:
     assert not check_claim("The sea is a source of inspiration.", "Rising sea levels.").supported
     assert check_claim("Ernie Bot.", "Baidu has developed Ernie Bot, a service.").supported
+
+
+def test_a_number_before_a_comma_is_still_that_number() -> None:
+    assert "2030" in content_words("a global leader in AI by 2030, providing funding")
+    assert "106,000" in content_words("over 106,000 beds")  # thousands separators stay
+    evidence = "The plan aims to make China a global leader in AI by 2030, with funding."
+    assert check_claim("By 2030.", evidence, question="By what year does the plan aim?").supported
+
+
+def test_a_name_may_be_anywhere_in_the_cited_evidence() -> None:
+    evidence = ("Silicon Valley's Triple Dominance\nCompute dominance: top-tier chip design.\n"
+                "Data dominance: vast datasets.\nEcosystem dominance: open-source frameworks.")
+    claim = "The three forms are Compute dominance, Data dominance and Ecosystem dominance."
+    assert check_claim(claim, evidence, question="What are the three forms of dominance?").supported
+    assert not check_claim(claim.replace("Ecosystem", "Hardware"), evidence).supported
+
+
+def test_an_attribution_to_the_document_is_not_part_of_the_claim() -> None:
+    evidence = "Chinese companies are stockpiling Nvidia chips before export curbs."
+    claim = ("According to the FAQ of the 2024 AI race article, Chinese companies are stockpiling "
+             "Nvidia chips before export curbs.")
+    assert check_claim(claim, evidence).supported
+    # an attribution to someone other than the document stays part of what must be supported
+    assert not check_claim("According to Baidu, Chinese companies are stockpiling Nvidia chips.",
+                           evidence).supported

@@ -84,7 +84,7 @@ _STOPWORDS = frozenset(
     one like including include includes included such well much many""".split()
 )
 _NEGATIONS = frozenset({"not", "no", "never", "none", "nor", "cannot", "neither"})
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9']*|\d[\d,]*(?:\.\d+)?%?")
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9']*|\d+(?:,\d{3})*(?:\.\d+)?%?")
 # typographic dashes and quotes, folded one character for one (offsets stay valid)
 _FOLD = str.maketrans({"‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "―": "-",
                        "’": "'", "‘": "'", "“": '"', "”": '"'})
@@ -239,6 +239,7 @@ def check_claim(
     exempt from the name check only if they occur in ``context`` (all the evidence retrieved for
     the question, when given): an answer about an entity the documents never mention fails.
     """
+    claim = _ATTRIBUTION.sub("", claim)  # "According to the article, X" claims X
     claim_words = content_words(claim)
     novel = claim_words - content_words(question) if question else set()
     # names and numbers the question itself supplies are the reader's framing, not new claims
@@ -249,6 +250,11 @@ def check_claim(
     claim_names = proper_names(claim) - exempt
     claim_negated = _has_negation(claim)
     spans = split_sentences(evidence) or [(0, len(evidence))]
+    # a name may be anywhere in the cited evidence (a list's heading, the sentence before)
+    evidence_lower, evidence_words = fold(evidence).lower(), content_words(evidence)
+    missing_names = tuple(
+        sorted(n for n in claim_names if n not in evidence_lower and _stem(n) not in evidence_words)
+    )
     best: ClaimCheck | None = None
     for i in range(len(spans)):
         for j in range(i, min(len(spans), i + max_window)):
@@ -260,14 +266,11 @@ def check_claim(
             if novel:  # what the claim adds to the question must be in the evidence
                 coverage = len(novel & words) / len(novel)
             window_numbers = numbers(window)
-            lower = fold(window).lower()
             check = ClaimCheck(
                 supported=False,
                 coverage=coverage,
                 missing_numbers=tuple(sorted(n for n in claim_numbers if n not in window_numbers)),
-                missing_names=tuple(
-                    sorted(n for n in claim_names if n not in lower and _stem(n) not in words)
-                ),
+                missing_names=missing_names,
                 contradiction=coverage >= min_coverage and claim_negated != _has_negation(window),
                 start=start,
                 end=end,
@@ -285,6 +288,13 @@ def check_claim(
                 best = check
     assert best is not None
     return best
+
+
+_ATTRIBUTION = re.compile(
+    r"^\s*according to (?:the |this |that )?[^,]{0,60}\b(?:article|document|text|source|faq|"
+    r"report|passage|post|blog|author|paper)s?\b[^,]{0,40},\s*",
+    re.IGNORECASE,
+)
 
 
 def _rank(check: ClaimCheck) -> tuple[bool, float, int]:
