@@ -122,12 +122,17 @@ def run_plain(folder: Path, files: list[Path], work: Path) -> dict[str, Any]:
     pipeline = IngestionPipeline(
         transformations=[SentenceSplitter(chunk_size=1024, chunk_overlap=200),
                          llama_index_embedding(embedder, batch_size=32)],
-        vector_store=ChromaVectorStore(chroma_collection=collection),
     )
+    store = ChromaVectorStore(chroma_collection=collection)
     setup_rss = peak_rss_mb()
     t0 = time.perf_counter()
     docs = SimpleDirectoryReader(input_files=[str(f) for f in files]).load_data()
     nodes = pipeline.run(documents=docs, show_progress=False)
+    # IngestionPipeline(vector_store=...) hands Chroma every node in one call, which Chroma
+    # refuses past its max batch size (5461 here): add them in batches it accepts.
+    step = int(client.get_max_batch_size())
+    for i in range(0, len(nodes), step):
+        store.add(nodes[i : i + step])
     seconds = time.perf_counter() - t0
     rss = peak_rss_mb()
     return {
