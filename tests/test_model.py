@@ -94,11 +94,6 @@ def test_follow_up_uses_the_history(corpus_engine: Engine) -> None:
     assert "Biren" in answer.searched or "Iluvatar" in answer.searched or (
         "chiplet" in answer.searched.lower()
     )
-    # the rewrite prompt and the answer prompt each left their state in the prompt cache, so
-    # neither evicts the other's processed prefix
-    cache = corpus_engine.llm._llama.cache
-    assert cache is not None and len(cache.cache_state) >= 2
-    assert cache.cache_size <= corpus_engine.settings.llm.prompt_cache_mb * 2**20
 
 
 def test_eval_smoke_run(corpus_engine: Engine, tmp_path: Path) -> None:

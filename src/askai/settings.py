@@ -98,11 +98,6 @@ class LLMSettings(_Section):
         max(1, os.cpu_count() or 1), ge=1, description="CPU threads for llama.cpp"
     )
     max_tokens: int = Field(160, ge=8, description="longest answer, in tokens")
-    prompt_cache_mb: int = Field(
-        1024, ge=0,
-        description="llama-cpp: RAM kept for model states of earlier prompts, so the answer, "
-        "follow-up and judge prompts each keep their processed prefix; 0 = only the last prompt",
-    )
     draft_tokens: int = Field(
         0, ge=0, le=32,
         description="prompt-lookup decoding (llama-cpp): tokens drafted from the prompt per "
@@ -121,7 +116,7 @@ class RetrievalSettings(_Section):
         5, ge=1, le=20, description="numbered evidence passages put in the prompt"
     )
     max_evidence_chars: int = Field(
-        1000, ge=100, description="evidence characters put in the prompt (at least one passage)"
+        1800, ge=100, description="evidence characters put in the prompt (at least one passage)"
     )
     min_coverage: float = Field(
         0.6, ge=0.0, le=1.0,

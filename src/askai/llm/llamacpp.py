@@ -21,10 +21,9 @@ class LlamaCppLLM:
     thread-safe, so concurrent callers wait their turn rather than share it."""
 
     def __init__(
-        self, model_path: Path, *, n_ctx: int, n_threads: int, seed: int = 0,
-        draft_tokens: int = 0, prompt_cache_mb: int = 0,
+        self, model_path: Path, *, n_ctx: int, n_threads: int, seed: int = 0, draft_tokens: int = 0
     ) -> None:
-        from llama_cpp import Llama, LlamaRAMCache
+        from llama_cpp import Llama
         from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
         self.model_path = Path(model_path)
@@ -41,26 +40,20 @@ class LlamaCppLLM:
                 n_batch=512,
                 seed=seed,
                 # answers quote their sources: draft the next tokens from the prompt's n-grams
-                # (checking a draft needs the logits of every position: logits_all)
                 draft_model=LlamaPromptLookupDecoding(num_pred_tokens=draft_tokens)
                 if draft_tokens
                 else None,
-                logits_all=bool(draft_tokens),
                 verbose=False,
             )
         except (ValueError, RuntimeError) as exc:
             raise LLMError(f"llama.cpp could not load {self.model_path}: {exc}") from exc
-        if prompt_cache_mb:
-            # Without it, a prompt with another system prompt (a follow-up rewrite, the eval's
-            # judge) evicts the answer prompt's processed prefix; with it, each prefix is reloaded.
-            self._llama.set_cache(LlamaRAMCache(capacity_bytes=prompt_cache_mb * 2**20))
 
     @classmethod
     def from_settings(cls, settings: LLMSettings) -> LlamaCppLLM:
         path = resolve_model_path(settings.model_path, settings.cache_dir)
         return cls(
             path, n_ctx=settings.n_ctx, n_threads=settings.n_threads, seed=settings.seed,
-            draft_tokens=settings.draft_tokens, prompt_cache_mb=settings.prompt_cache_mb,
+            draft_tokens=settings.draft_tokens,
         )
 
     def count_tokens(self, text: str) -> int:
