@@ -40,9 +40,11 @@ class LlamaCppLLM:
                 n_batch=512,
                 seed=seed,
                 # answers quote their sources: draft the next tokens from the prompt's n-grams
+                # (checking a draft needs the logits of every position: logits_all)
                 draft_model=LlamaPromptLookupDecoding(num_pred_tokens=draft_tokens)
                 if draft_tokens
                 else None,
+                logits_all=bool(draft_tokens),
                 verbose=False,
             )
         except (ValueError, RuntimeError) as exc:
