@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from askai.errors import IndexCorruptError
-from askai.grounding import content_words, split_sentences, terms
+from askai.grounding import content_words, terms
 from askai.index.embedder import Embedder
-from askai.index.store import Chunk, Hit, SentenceKey, VectorStore
+from askai.index.store import Chunk, Hit, SentenceKey, VectorStore, sentence_spans
 from askai.settings import RetrievalSettings
 from askai.types import Passage
 
@@ -151,7 +151,7 @@ def select_passages(
     """The best sentence windows of ``hits``, in rank order, as exact slices of the documents.
     A sentence scores its embedding's cosine with the question, plus 0.3 × the share of the
     question's content words it holds, plus 0.15 × its chunk's fused score."""
-    per_chunk = [split_sentences(h.chunk.text) or [(0, len(h.chunk.text))] for h in hits]
+    per_chunk = [sentence_spans(h.chunk.text) for h in hits]  # the spans ingest embedded
     sentences: list[_Sentence] = []
     seen: set[tuple[str, int]] = set()
     for ci, spans in enumerate(per_chunk):

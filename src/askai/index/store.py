@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from askai.errors import ConfigError, IndexCorruptError
+from askai.grounding import split_sentences
 
 if TYPE_CHECKING:
     from askai.settings import StoreSettings
@@ -61,6 +62,12 @@ class SentenceHit:
 
 
 SentenceKey = tuple[str, int, int]  # (document id, start, end)
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """The sentences of a chunk's text that get a stored embedding (offsets in ``text``); a chunk
+    with no sentence-like text (only symbols) counts as one sentence."""
+    return split_sentences(text) or [(0, len(text))]
 
 
 @dataclass(frozen=True)

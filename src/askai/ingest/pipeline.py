@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from askai.errors import IngestError
-from askai.grounding import split_sentences
 from askai.index.embedder import Embedder
-from askai.index.store import Chunk, DocumentRecord, SentenceKey, VectorStore
+from askai.index.store import Chunk, DocumentRecord, SentenceKey, VectorStore, sentence_spans
 from askai.ingest.chunking import Chunker
 from askai.ingest.loaders import SUPPORTED_SUFFIXES, load_file
 from askai.types import IngestFailure, IngestReport
@@ -144,10 +143,8 @@ def ingest_files(
 
 
 def chunk_sentences(doc_id: str, text: str, start: int) -> list[SentenceKey]:
-    """The sentences of a chunk (its text, at ``start`` in the document), as document offsets; a
-    chunk with no sentence-like text (only symbols) counts as one sentence."""
-    spans = split_sentences(text) or [(0, len(text))]
-    return [(doc_id, start + a, start + b) for a, b in spans]
+    """The sentences of a chunk (its text, at ``start`` in the document), as document offsets."""
+    return [(doc_id, start + a, start + b) for a, b in sentence_spans(text)]
 
 
 def _write(
