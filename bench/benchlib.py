@@ -111,24 +111,3 @@ def embedder_settings() -> Any:
     from askai.settings import load_settings
 
     return load_settings().embedder
-
-
-def llama_index_embedding(embedder: Any, batch_size: int = 32) -> Any:
-    """A llama-index ``BaseEmbedding`` handing texts to askai's embedder (the same model, the
-    same normalisation), as askai.eval.baseline does for the eval's baseline."""
-    from llama_index.core.embeddings import BaseEmbedding
-
-    class AskaiEmbedding(BaseEmbedding):
-        def _get_query_embedding(self, query: str) -> list[float]:
-            return embedder.embed_query(query).tolist()
-
-        async def _aget_query_embedding(self, query: str) -> list[float]:
-            return self._get_query_embedding(query)
-
-        def _get_text_embedding(self, text: str) -> list[float]:
-            return embedder.embed_documents([text])[0].tolist()
-
-        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-            return embedder.embed_documents(texts).tolist()
-
-    return AskaiEmbedding(model_name=embedder.name, embed_batch_size=batch_size)

@@ -55,7 +55,6 @@ from benchlib import (
     RESULTS,
     SHIPPED_CORPUS,
     embedder_settings,
-    llama_index_embedding,
     machine,
     minilm_token_counter,
     peak_rss_mb,
@@ -110,6 +109,7 @@ def run_plain(folder: Path, files: list[Path], work: Path) -> dict[str, Any]:
     from llama_index.core.node_parser import SentenceSplitter
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
+    from askai.eval.baseline import llama_index_embedding
     from askai.index.embedder import build_embedder
 
     settings = embedder_settings()

@@ -21,15 +21,10 @@ from askai.llm.base import LLM
 BASELINE_MAX_TOKENS = 256  # llama-index's LlamaCPP default max_new_tokens
 
 
-def _adapters(embedder: Embedder, llm: LLM, n_ctx: int) -> tuple[Any, Any]:
-    from llama_index.core.base.llms.types import (
-        CompletionResponse,
-        CompletionResponseGen,
-        LLMMetadata,
-    )
+def llama_index_embedding(embedder: Embedder, batch_size: int = 32) -> Any:
+    """A llama-index ``BaseEmbedding`` handing texts to askai's embedder (same model, same
+    normalisation): the baseline and the ingest benchmark use it."""
     from llama_index.core.embeddings import BaseEmbedding
-    from llama_index.core.llms import CustomLLM
-    from llama_index.core.llms.callbacks import llm_completion_callback
 
     class Embed(BaseEmbedding):
         def _get_query_embedding(self, query: str) -> list[float]:
@@ -43,6 +38,18 @@ def _adapters(embedder: Embedder, llm: LLM, n_ctx: int) -> tuple[Any, Any]:
 
         def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
             return embedder.embed_documents(texts).tolist()
+
+    return Embed(model_name=embedder.name, embed_batch_size=batch_size)
+
+
+def _adapters(embedder: Embedder, llm: LLM, n_ctx: int) -> tuple[Any, Any]:
+    from llama_index.core.base.llms.types import (
+        CompletionResponse,
+        CompletionResponseGen,
+        LLMMetadata,
+    )
+    from llama_index.core.llms import CustomLLM
+    from llama_index.core.llms.callbacks import llm_completion_callback
 
     class Generate(CustomLLM):
         @property
@@ -65,7 +72,7 @@ def _adapters(embedder: Embedder, llm: LLM, n_ctx: int) -> tuple[Any, Any]:
                 text += token
                 yield CompletionResponse(text=text, delta=token)
 
-    return Embed(model_name=embedder.name, embed_batch_size=32), Generate()
+    return llama_index_embedding(embedder), Generate()
 
 
 class Baseline:
