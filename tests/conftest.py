@@ -25,14 +25,20 @@ class ScriptedLLM:
 
     name = "scripted"
 
-    def __init__(self, reply: str) -> None:
+    def __init__(self, reply: str, relevance: float = 0.9) -> None:
         self.reply = reply
+        self.relevance = relevance  # what yes_probability answers
         self.prompts: list[list[dict[str, str]]] = []
+        self.judged: list[list[dict[str, str]]] = []
 
     def stream(self, messages, *, max_tokens, temperature=0.0, stop=None):  # noqa: ANN001
         self.prompts.append(messages)
         for i, word in enumerate(self.reply.split(" ")):
             yield word if i == 0 else " " + word
+
+    def yes_probability(self, messages):  # noqa: ANN001
+        self.judged.append(messages)
+        return self.relevance
 
 
 @pytest.fixture(scope="session")

@@ -70,6 +70,35 @@ def test_invented_facts_are_dropped_and_flagged(settings, embedder, docs) -> Non
     _assert_quotes_exact(engine, answer)
 
 
+def test_supported_answer_to_another_question_is_refused(settings, embedder, docs) -> None:  # noqa: ANN001
+    # every word of the sentence is in its source, but the quote does not answer what was asked
+    engine, llm = _engine(settings, embedder, docs, "The lighthouse was built in 1874 [1].")
+    llm.relevance = 0.1
+    answer = engine.ask("When was the Harrowgate lighthouse demolished?")
+    assert answer.refused and answer.text == REFUSAL and answer.citations == []
+    assert answer.relevance == 0.1
+    [sentence] = answer.sentences
+    assert not sentence.supported and "do not answer the question" in sentence.reason
+    # the judge saw the question and the passage the answer cited, not the model's sentence
+    judged = llm.judged[-1][-1]["content"]
+    assert "demolished" in judged and "built in 1874 by the engineer Mara Quell" in judged
+    assert "relevance_s" in answer.timings
+
+    llm.relevance = 0.9
+    kept = engine.ask("When was the Harrowgate lighthouse built?")
+    assert not kept.refused and kept.relevance == 0.9 and "1874" in kept.text
+
+
+def test_relevance_check_can_be_turned_off(tmp_path, embedder, docs) -> None:  # noqa: ANN001
+    from .conftest import make_settings
+
+    settings = make_settings(tmp_path, retrieval={"min_relevance": 0.0})
+    engine, llm = _engine(settings, embedder, docs, "The lighthouse was built in 1874 [1].")
+    llm.relevance = 0.0
+    answer = engine.ask("When was the Harrowgate lighthouse built?")
+    assert not answer.refused and answer.relevance is None and llm.judged == []
+
+
 def test_nothing_supported_means_refusal(settings, embedder, docs) -> None:  # noqa: ANN001
     engine, _ = _engine(settings, embedder, docs, "Paris has 2,100,000 inhabitants [1].")
     answer = engine.ask("What is the population of Paris?")

@@ -234,9 +234,31 @@ def test_refusal_tradeoff_replays_verification_at_each_threshold() -> None:
         {"id": "u2", "searched": items[2].question, "passages": [passage],
          "raw_text": "The lamp is visible on a clear night, painted bright red [1]."},
     ]
-    curve = {round(p["min_coverage"], 1): p for p in tradeoff(rows, items, (0.3, 0.6, 0.9))}
-    assert curve[0.3] == {"min_coverage": 0.3, "correct": 1.0, "false_refusal": 0.0,
-                          "hallucinated": 0.5}
-    assert curve[0.9] == {"min_coverage": 0.9, "correct": 0.0, "false_refusal": 1.0,
-                          "hallucinated": 0.0}
+    result = tradeoff(rows, items, thresholds=(0.3, 0.6, 0.9), relevance_thresholds=(0.5,))
+    curve = {round(p["min_coverage"], 1): p for p in result["coverage"]}
+    assert curve[0.3] == {"min_coverage": 0.3, "min_relevance": 0.0, "correct": 1.0,
+                          "false_refusal": 0.0, "hallucinated": 0.5}
+    assert curve[0.9] == {"min_coverage": 0.9, "min_relevance": 0.0, "correct": 0.0,
+                          "false_refusal": 1.0, "hallucinated": 0.0}
     assert curve[0.6]["false_refusal"] == 1.0
+    assert result["relevance"] == []  # no row was relevance-checked: nothing to replay
+
+
+def test_refusal_tradeoff_replays_the_relevance_threshold() -> None:
+    passage = {"source": "l.txt", "start": 0, "end": 60, "score": 1.0,
+               "text": "Its lamp is visible from 31 kilometres away on a clear night."}
+    items = [Item("a1", "answerable", "x", "How far is the lamp visible?", "31 km", [["31"]]),
+             Item("u1", "unanswerable", "x", "How far is the lamp of Pharos visible?", "")]
+    raw = "The lamp is visible from 31 kilometres away [1]."
+    rows = [
+        {"id": "a1", "searched": items[0].question, "passages": [passage], "raw_text": raw,
+         "relevance": 0.8},
+        {"id": "u1", "searched": items[1].question, "passages": [passage], "raw_text": raw,
+         "relevance": 0.3},
+    ]
+    result = tradeoff(rows, items, min_coverage=0.6, thresholds=(),
+                      relevance_thresholds=(0.0, 0.5, 0.9))
+    points = {p["min_relevance"]: p for p in result["relevance"]}
+    assert (points[0.0]["correct"], points[0.0]["hallucinated"]) == (1.0, 1.0)
+    assert (points[0.5]["correct"], points[0.5]["hallucinated"]) == (1.0, 0.0)
+    assert (points[0.9]["false_refusal"], points[0.9]["hallucinated"]) == (1.0, 0.0)

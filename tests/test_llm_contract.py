@@ -60,6 +60,26 @@ def test_greedy_is_deterministic_and_follows_instructions(llm: LLM) -> None:
 
 
 @pytest.mark.slow
+def test_yes_probability_judges_whether_a_text_answers(backends: dict[str, LLM]) -> None:
+    from askai.answer import relevance_messages
+
+    quote = ["The Harrowgate lighthouse was built in 1874 by the engineer Mara Quell."]
+    answers = relevance_messages("When was the Harrowgate lighthouse built?", quote)
+    other = relevance_messages("When was the Harrowgate lighthouse demolished?", quote)
+    scores = {name: (llm.yes_probability(answers), llm.yes_probability(other))
+              for name, llm in backends.items()}
+    for yes, no in scores.values():
+        assert 0.0 <= no < 0.4 < yes <= 1.0
+    # the same weights in-process and behind the server: the same judgement
+    assert scores["llama-cpp"][0] == pytest.approx(scores["openai"][0], abs=0.05)
+    assert scores["llama-cpp"][1] == pytest.approx(scores["openai"][1], abs=0.05)
+    # the judge's own context leaves generation as it was
+    assert "banana" in complete(backends["llama-cpp"], [
+        {"role": "user", "content": "Reply with exactly one word, the fruit: banana"}],
+        max_tokens=6).lower()
+
+
+@pytest.mark.slow
 def test_ask_end_to_end_through_the_server(
     openai_url: str, embedder, corpus_copy: Path, tmp_path: Path  # noqa: ANN001
 ) -> None:

@@ -72,6 +72,7 @@ def test_documents_and_delete(store: VectorStore) -> None:
 
 def test_sentences_are_stored_searched_and_removed_with_their_document(store: VectorStore) -> None:
     rev0 = store.revision()
+    assert store.search_sentences(np.array([1.0, 0, 0], dtype=np.float32), 3) == []
     keys = [("a", 0, 5), ("a", 6, 11), ("b", 0, 4)]
     store.add_sentences(keys, np.eye(3, dtype=np.float32))
     hits = store.search_sentences(np.array([0.0, 0.9, 0.1], dtype=np.float32), 2)

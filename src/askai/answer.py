@@ -25,6 +25,13 @@ SYSTEM_PROMPT = (
     "arch?\nAnswer: The bridge opened in 1932 [1]. Its arch spans 503 metres [2]."
 )
 
+RELEVANCE_PROMPT = (
+    "You decide whether a text answers a question. Reply YES only if the text states the answer "
+    "to exactly this question, about the same subject, place, time and event the question names. "
+    "Reply NO if the text is about something else, or if the question assumes something the text "
+    "does not say. Reply with one word: YES or NO."
+)
+
 _MARKERS = re.compile(r"\[(\d{1,2}(?:\s*[,;]\s*\d{1,2})*)\]")
 _MARKER_AFTER_PUNCT = re.compile(r"([.!?])\s*((?:\[\d{1,2}(?:\s*[,;]\s*\d{1,2})*\]\s*)+)")
 _REFUSAL_PATTERNS = re.compile(
@@ -60,6 +67,20 @@ def build_messages(question: str, passages: list[Passage]) -> list[Message]:
     )
     user = f"Sources:\n{sources}\n\nQuestion: {question}"
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def relevance_messages(question: str, passages: list[str]) -> list[Message]:
+    """The yes/no prompt of the relevance check: do the passages an answer cites (each once, in
+    citation order) answer the question asked? Lexical support proves the words are in the
+    sources, not that they answer this question: "What year did X launch?" answered with another
+    launch's sentence passes every lexical check. The judge sees the cited passages (a quote's
+    heading or subject is often in the sentence beside it), not the model's answer."""
+    text = " ".join(" ".join(p.split()) for p in dict.fromkeys(passages))
+    return [
+        {"role": "system", "content": RELEVANCE_PROMPT},
+        {"role": "user",
+         "content": f"QUESTION: {question}\nTEXT: {text}\nDoes the text answer the question?"},
+    ]
 
 
 def attach_trailing_markers(text: str) -> str:

@@ -93,7 +93,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         print(f"\nVerified answer: {answer.text}")
         dropped = [s for s in answer.sentences if not s.supported]
         for s in dropped:
-            print(f"  dropped (unsupported: {s.reason}): {s.text}")
+            print(f"  dropped ({s.reason}): {s.text}")
     if answer.citations:
         print("\nSources:")
         for c in answer.citations:

@@ -1,15 +1,17 @@
-"""The engine: retrieve → prompt → generate → verify and cite. Every interface calls into here."""
+"""The engine: retrieve → prompt → generate → verify and cite → check relevance. Every interface
+calls into here."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from askai.answer import REFUSAL, build_messages, cite, tries_to_override
+from askai.answer import REFUSAL, build_messages, cite, relevance_messages, tries_to_override
 from askai.errors import IndexNotFoundError, InputError, LLMError
 from askai.followup import Turn, build_rewrite_messages, clean_rewrite, needs_rewrite
 from askai.grounding import unknown_names
@@ -146,7 +148,8 @@ class Engine:
         return q, k
 
     def _check_not_empty(self) -> None:
-        if self.store.count() == 0:
+        # the lexical index holds every chunk and is current (revision-checked): no store count
+        if not self.retriever.lexical().chunks:
             raise IndexNotFoundError(
                 f"The index at {self.settings.store.path} is empty; run `askai ingest` first"
             )
@@ -234,11 +237,27 @@ class Engine:
         cited = cite(
             raw, passages, question=searched, min_coverage=self.settings.retrieval.min_coverage
         )
-        timings.update(first_token_s=first or 0.0, total_s=time.perf_counter() - t0)
+        timings["first_token_s"] = first or 0.0
+        relevance = None
+        limit = self.settings.retrieval.min_relevance
+        if not cited.refused and limit > 0:
+            t_check = time.perf_counter()
+            relevance = round(llm.yes_probability(
+                relevance_messages(searched, [c.passage for c in cited.citations])
+            ), 4)
+            timings["relevance_s"] = time.perf_counter() - t_check
+            if relevance < limit:
+                reason = (f"the cited sources do not answer the question asked (relevance "
+                          f"{relevance:.2f} < {limit})")
+                cited = replace(cited, text=REFUSAL, refused=True, citations=[], sentences=[
+                    replace(s, supported=False, reason=reason) if s.supported else s
+                    for s in cited.sentences
+                ])
+        timings["total_s"] = time.perf_counter() - t0
         return Answer(
             question=question, text=cited.text, refused=cited.refused, citations=cited.citations,
             sentences=cited.sentences, passages=passages, timings=timings, raw_text=raw,
-            searched=searched,
+            searched=searched, relevance=relevance,
         )
 
 

@@ -123,6 +123,12 @@ class RetrievalSettings(_Section):
         description="answer-time verification: share of a sentence's content words its cited "
         "evidence must hold (with every number and name); lower answers more, refuses less",
     )
+    min_relevance: float = Field(
+        0.4, ge=0.0, le=1.0,
+        description="answer-time relevance check: the model's probability that the passages an "
+        "answer cites answer the question asked; below it the answer is refused (0 turns the "
+        "check off: faster, more answers to questions the documents do not answer)",
+    )
     max_question_chars: int = Field(
         2000, ge=10, description="longest question accepted, in characters"
     )

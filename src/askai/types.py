@@ -61,6 +61,8 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     raw_text: str = ""  # the model's output before verification
     searched: str = ""  # the question as it was searched (after follow-up rewriting)
+    # the model's probability that the cited passages answer the question (None: not checked)
+    relevance: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

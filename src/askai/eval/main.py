@@ -84,7 +84,8 @@ def evaluate(
     if "askai" in rows:
         from askai.eval.tradeoff import tradeoff
 
-        curve = tradeoff(rows["askai"], items)
+        curve = tradeoff(rows["askai"], items, min_coverage=engine.settings.retrieval.min_coverage,
+                         min_relevance=engine.settings.retrieval.min_relevance)
     llm = engine.llm
     meta = {
         "label": label, "set": str(set_path),
@@ -94,6 +95,7 @@ def evaluate(
         "judge_calls_this_run": judge.calls if judge else 0,
         "calibration": calibration,
         "tradeoff": curve, "min_coverage": engine.settings.retrieval.min_coverage,
+        "min_relevance": engine.settings.retrieval.min_relevance,
     }
     md = write_report(out_dir, summaries, meta)
     return {"meta": meta, "systems": summaries}, md

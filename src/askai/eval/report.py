@@ -140,7 +140,8 @@ def markdown(summaries: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
     if meta.get("tradeoff"):
         from askai.eval.tradeoff import markdown as tradeoff_table
 
-        lines += tradeoff_table(meta["tradeoff"], meta.get("min_coverage", 0.6))
+        lines += tradeoff_table(meta["tradeoff"], meta.get("min_coverage", 0.6),
+                                meta.get("min_relevance", 0.0))
     return "\n".join(lines) + "\n"
 
 

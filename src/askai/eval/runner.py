@@ -55,7 +55,7 @@ def askai_row(engine: Engine, item: Item, judge: Judge | None) -> dict[str, Any]
     ]
     return {
         "question": item.question, "searched": answer.searched, "text": answer.text,
-        "raw_text": answer.raw_text, "refused": answer.refused,
+        "raw_text": answer.raw_text, "refused": answer.refused, "relevance": answer.relevance,
         "retrieved": retrieved, "citations": citations, "claims": claims,
         "precision": precision, "timings": {**answer.timings, "search_only_s": search_s},
         "dropped": [s.text for s in answer.sentences if not s.supported],

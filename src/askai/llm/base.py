@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from askai.errors import ConfigError
@@ -27,6 +27,23 @@ class LLM(Protocol):
         temperature: float = 0.0,
         stop: list[str] | None = None,
     ) -> Iterator[str]: ...
+
+    def yes_probability(self, messages: list[Message]) -> float:
+        """P(YES) / (P(YES) + P(NO)) for the first token of the reply to ``messages``: a yes/no
+        judgement with a confidence, for thresholds rather than a greedy word."""
+        ...
+
+
+YES_WORDS, NO_WORDS = ("YES", "Yes", "yes"), ("NO", "No", "no")
+
+
+def yes_share(probabilities: Iterable[tuple[str, float]]) -> float:
+    """P(YES) / (P(YES) + P(NO)) from (token text, probability) pairs of the first token (white
+    space and case ignored); 0.0 when the model would say neither (the judgement is not a yes)."""
+    pairs = list(probabilities)
+    yes = sum(p for t, p in pairs if t.strip().upper() == "YES")
+    no = sum(p for t, p in pairs if t.strip().upper() == "NO")
+    return yes / (yes + no) if yes + no > 0 else 0.0
 
 
 def complete(llm: LLM, messages: list[Message], **kwargs: object) -> str:

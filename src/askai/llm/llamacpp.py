@@ -6,10 +6,10 @@ import queue
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from askai.errors import LLMError
-from askai.llm.base import Message
+from askai.llm.base import NO_WORDS, YES_WORDS, Message, yes_share
 from askai.llm.provision import resolve_model_path
 
 if TYPE_CHECKING:
@@ -18,27 +18,37 @@ if TYPE_CHECKING:
 
 class LlamaCppLLM:
     """One loaded GGUF model. A lock serialises generations: a llama.cpp context is not
-    thread-safe, so concurrent callers wait their turn rather than share it."""
+    thread-safe, so concurrent callers wait their turn rather than share it. Yes/no judgements
+    (:meth:`yes_probability`) run in a second context over the same memory-mapped weights, under
+    the same lock (two cores are busy enough with one)."""
 
     def __init__(
         self, model_path: Path, *, n_ctx: int, n_threads: int, seed: int = 0, draft_tokens: int = 0
     ) -> None:
-        from llama_cpp import Llama
-        from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
-
         self.model_path = Path(model_path)
         self.name = self.model_path.name
         self.n_threads = n_threads
         self.n_ctx = n_ctx
         self._lock = threading.Lock()
+        self._formatter: Any = None
+        self._seed = seed
+        self._llama = self._load(n_ctx, draft_tokens)
+        # yes/no judgements get their own context over the same (memory-mapped) weights, so each
+        # context keeps its own fixed system prompt cached
+        self._judge: Any = None
+
+    def _load(self, n_ctx: int, draft_tokens: int = 0) -> Any:
+        from llama_cpp import Llama
+        from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
         try:
-            self._llama = Llama(
+            return Llama(
                 model_path=str(self.model_path),
                 n_ctx=n_ctx,
-                n_threads=n_threads,
-                n_threads_batch=n_threads,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
                 n_batch=512,
-                seed=seed,
+                seed=self._seed,
                 # answers quote their sources: draft the next tokens from the prompt's n-grams
                 # (checking a draft needs the logits of every position: logits_all)
                 draft_model=LlamaPromptLookupDecoding(num_pred_tokens=draft_tokens)
@@ -57,6 +67,67 @@ class LlamaCppLLM:
             path, n_ctx=settings.n_ctx, n_threads=settings.n_threads, seed=settings.seed,
             draft_tokens=settings.draft_tokens,
         )
+
+    def _chat_prompt(self, messages: list[Message]) -> list[int]:
+        """``messages`` in the model's own chat template (as create_chat_completion renders it),
+        ready for the assistant's reply, as tokens."""
+        if self._formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            llama = self._llama
+            template = llama.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise LLMError(f"{self.name} has no chat template in its metadata")
+            eos, bos = llama.token_eos(), llama.token_bos()
+            self._formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=llama._model.token_get_text(eos) if eos != -1 else "",
+                bos_token=llama._model.token_get_text(bos) if bos != -1 else "",
+            )
+        prompt = self._formatter(messages=messages).prompt  # type: ignore[arg-type]
+        return self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+
+    def yes_probability(self, messages: list[Message]) -> float:
+        """P(YES) / (P(YES) + P(NO)) for the reply's first token, from the full next-token
+        distribution. Runs in a second context over the same weights (loaded on first use), whose
+        cached prefix (the judge's system prompt) is reused as llama.cpp's generation does."""
+        import llama_cpp
+        import numpy as np
+
+        tokens = self._chat_prompt(messages)
+        with self._lock:
+            if self._judge is None:
+                self._judge = self._load(min(self.n_ctx, 2048))
+            llama = self._judge
+            if len(tokens) >= llama.n_ctx():
+                raise LLMError(
+                    f"The yes/no prompt has {len(tokens)} tokens; the judge context holds "
+                    f"{llama.n_ctx()}"
+                )
+            cached = 0
+            for a, b in zip(llama.input_ids[: llama.n_tokens], tokens[:-1], strict=False):
+                if a != b:
+                    break
+                cached += 1
+            llama.n_tokens = cached
+            try:
+                llama.eval(tokens[cached:])
+            except RuntimeError as exc:
+                llama.reset()
+                raise LLMError(f"llama.cpp failed: {exc}") from exc
+            logits = np.ctypeslib.as_array(
+                llama_cpp.llama_get_logits_ith(llama._ctx.ctx, -1), shape=(llama.n_vocab(),)
+            ).astype(np.float64)
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        return yes_share((w, float(probs[i])) for i, w in self._answer_tokens().items())
+
+    def _answer_tokens(self) -> dict[int, str]:
+        """The first token of each spelling of YES and NO (each token once)."""
+        return {
+            self._llama.tokenize(w.encode("utf-8"), add_bos=False, special=False)[0]: w
+            for w in YES_WORDS + NO_WORDS
+        }
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from askai.errors import LLMError
-from askai.llm.base import Message
+from askai.llm.base import Message, yes_share
 
 if TYPE_CHECKING:
     from askai.settings import LLMSettings
@@ -70,3 +70,34 @@ class OpenAICompatLLM:
                 f"Cannot reach the LLM server at {url} ({type(exc).__name__}: {exc}); start it or "
                 "fix ASKAI_LLM__BASE_URL"
             ) from exc
+
+    def yes_probability(self, messages: list[Message]) -> float:
+        """P(YES) / (P(YES) + P(NO)) from the server's top log-probabilities of the first token
+        (``logprobs``: vLLM, llama.cpp's server and Ollama return them)."""
+        import math
+
+        import httpx
+
+        body = {"model": self.model, "messages": messages, "max_tokens": 1, "temperature": 0,
+                "logprobs": True, "top_logprobs": 20}
+        url = f"{self.base_url}/chat/completions"
+        try:
+            response = self._client.post(url, json=body)
+        except httpx.HTTPError as exc:
+            raise LLMError(
+                f"Cannot reach the LLM server at {url} ({type(exc).__name__}: {exc}); start it or "
+                "fix ASKAI_LLM__BASE_URL"
+            ) from exc
+        if response.status_code != 200:
+            raise LLMError(f"The LLM server at {url} answered HTTP {response.status_code}: "
+                           f"{response.text[:300]}")
+        try:
+            first = response.json()["choices"][0]["logprobs"]["content"][0]
+            top = first.get("top_logprobs") or [first]
+            probabilities = [(t["token"], math.exp(t["logprob"])) for t in top]
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise LLMError(
+                f"The LLM server at {url} returned no log-probabilities; the answer relevance "
+                "check needs them (set ASKAI_RETRIEVAL__MIN_RELEVANCE=0 to turn it off)"
+            ) from exc
+        return yes_share(probabilities)

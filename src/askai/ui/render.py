@@ -19,6 +19,9 @@ def sources_html(answer: Answer) -> str:
             '<p class="refused">Refused: the documents do not answer this question, '
             "so no sources are shown.</p>"
         )
+    if answer.relevance is not None:
+        parts.append('<p class="relevance">Do the cited passages answer the question? The model says '
+                     f"yes with probability {answer.relevance:.2f}.</p>")
     for c in answer.citations:
         offset = c.start - c.passage_start
         before = _squeeze(c.passage[:offset])
@@ -34,7 +37,7 @@ def sources_html(answer: Answer) -> str:
         )
     dropped = [s for s in answer.sentences if not s.supported]
     if dropped:
-        parts.append('<div class="dropped"><b>Removed as unsupported by the sources:</b><ul>')
+        parts.append('<div class="dropped"><b>Removed from the answer:</b><ul>')
         parts += [f"<li>{escape(s.text)} <i>({escape(s.reason)})</i></li>" for s in dropped]
         parts.append("</ul></div>")
     parts.append("</div>")
@@ -72,5 +75,6 @@ CSS = """
 .askai-sources .passage { margin-top: 4px; white-space: pre-wrap; }
 .askai-sources mark { background: #ffe066; }
 .askai-sources .refused { color: #a15c00; }
+.askai-sources .relevance { color: #666; font-size: 0.85em; }
 .askai-sources .dropped { color: #a10000; font-size: 0.9em; }
 """
