@@ -166,15 +166,22 @@ class Filler:
 
 # -- stores ---------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def store_settings(backend: str, work: Path) -> Iterator[dict[str, Any]]:
-    """The ``store`` settings of a fresh store of ``backend`` (a server is started if needed)."""
+def store_settings(backend: str, work: Path, kept: Path | None) -> Iterator[dict[str, Any]]:
+    """The ``store`` settings of a store of ``backend`` (a server is started if needed): fresh,
+    or with ``kept`` (an embedded store directory kept by an earlier run) the same index: used in
+    place by the embedded backend, served from a copy by the server."""
     if backend == "chroma":
-        yield {"backend": "chroma", "path": str(work / "chroma"), "collection": "bench"}
+        yield {"backend": "chroma", "path": str(kept or work / "chroma"), "collection": "bench"}
         return
     sys.path.insert(0, str(ROOT / "tests"))
     from servers import chroma_server  # tests/servers.py: `chroma run` on a free loopback port
 
     (work / "server").mkdir(parents=True, exist_ok=True)
+    if kept is not None and kept.is_dir():
+        t0 = time.perf_counter()
+        shutil.copytree(kept, work / "server" / "data")
+        print(f"[{backend}] serving a copy of {kept} ({time.perf_counter() - t0:.1f} s to copy)",
+              flush=True)
     with chroma_server(work / "server" / "data") as port:
         yield {"backend": "chroma-http", "host": "127.0.0.1", "port": port, "collection": "bench"}
 
@@ -214,13 +221,21 @@ def run_backend(
     questions = [it["question"] for it in items]
     rows: list[dict[str, Any]] = []
     work = Path(tempfile.mkdtemp(prefix=f"askai-bench-{backend}-", dir=args.workdir))
+    kept: Path | None = args.keep_store
+    reused = kept is not None and kept.is_dir()
     try:
-        with store_settings(backend, work) as store:
-            engine = Engine(Settings(store=store), embedder=embedder, reset_index=True)
+        with store_settings(backend, work, kept) as store:
+            engine = Engine(Settings(store=store), embedder=embedder, reset_index=not reused)
             t0 = time.perf_counter()
-            engine.ingest([ROOT / "ingest"], progress=False)
+            if reused:  # documents and filler already there
+                filler.docs = sum(d.doc_id.startswith("filler/") for d in engine.documents())
+                print(f"[{backend}] reusing {kept}: {engine.store.count()} chunks, "
+                      f"{filler.docs} filler documents", flush=True)
+            else:
+                engine.ingest([ROOT / "ingest"], progress=False)
             built = time.perf_counter() - t0
-            corpus_chunks = engine.store.count()
+            corpus_chunks = sum(d.chunks for d in engine.documents()
+                                if not d.doc_id.startswith("filler/"))
             print(f"[{backend}] corpus: {corpus_chunks} chunks in {built:.1f} s", flush=True)
             for size in sizes:
                 have = engine.store.count()
@@ -239,7 +254,7 @@ def run_backend(
                     engine.search(q, TOP_K)
                 times = time_calls(engine, questions, args.rounds)
                 row = {
-                    "backend": backend, "size": size, "chunks": count,
+                    "backend": backend, "size": size, "chunks": count, "reused_store": reused,
                     "corpus_chunks": corpus_chunks, "filler_chunks": count - corpus_chunks,
                     "filler_documents": filler.docs, "build_s": round(built, 2),
                     "cold_ms": round(cold * 1000, 1),
@@ -253,6 +268,8 @@ def run_backend(
                       f"ms (build {built:.1f} s)", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if backend == "chroma" and kept is not None:
+            print(f"[{backend}] kept the index in {kept} (--keep-store)", flush=True)
     return rows
 
 
@@ -293,6 +310,10 @@ def main() -> int:
                         help="distinct real sentences the filler is drawn from")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=None, help="where the temp stores go")
+    parser.add_argument(
+        "--keep-store", type=Path, default=None,
+        help="embedded index directory kept after the run and reused by the next one (the "
+        "Chroma server then serves a copy of it): fill 100k once, measure many times")
     parser.add_argument("--out", type=Path, default=RESULTS / "retrieval_latency.json")
     args = parser.parse_args()
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
@@ -337,6 +358,7 @@ def main() -> int:
         "questions": len(items), "rounds": args.rounds, "warmup": args.warmup, "top_k": TOP_K,
         "embedder": embedder.name, "embedder_backend": getattr(settings, "backend", "torch"),
         "sizes": sizes, "backends": backends, "machine": host, "rows": rows,
+        "kept_store": str(args.keep_store) if args.keep_store else None,
     }
     write_json(args.out, result)
     if rows:
