@@ -56,10 +56,13 @@ class LexicalIndex:
         words = terms(question)
         if not self.chunks or not words:
             return []
-        ids, scores = self._bm25.retrieve(
-            [words], k=min(k, len(self.chunks)), show_progress=False, n_threads=1
-        )
-        return [int(i) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+        # scores for every chunk, then the top k: bm25s's own retrieve() adds a thread pool and
+        # a progress bar per call (~2 ms at 100k chunks)
+        scores = self._bm25.get_scores(words)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.lexsort((top, -scores[top]))]  # best first; ties by chunk order
+        return [int(i) for i in top if scores[i] > 0]
 
     def chunks_at(self, doc_id: str, start: int) -> list[int]:
         """Indices of the chunks of ``doc_id`` whose span holds offset ``start``."""
