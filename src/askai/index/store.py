@@ -106,6 +106,8 @@ class VectorStore(Protocol):
 
     def put_document(self, record: DocumentRecord) -> None: ...
 
+    def put_documents(self, records: Sequence[DocumentRecord]) -> None: ...
+
     def get_document(self, doc_id: str) -> DocumentRecord | None: ...
 
     def list_documents(self) -> list[DocumentRecord]: ...
@@ -278,14 +280,23 @@ class ChromaStore:
         return int(self._chunks.count())
 
     def put_document(self, record: DocumentRecord) -> None:
-        self._docs.upsert(
-            ids=[record.doc_id],
-            embeddings=[[1.0]],  # the documents collection is looked up by id only
-            documents=[record.text],
-            metadatas=[{"title": record.title, "sha256": record.sha256, "chunks": record.chunks,
-                        "ingested_at": record.ingested_at, "status": record.status,
-                        "path": record.path}],
-        )
+        self.put_documents([record])
+
+    def put_documents(self, records: Sequence[DocumentRecord]) -> None:
+        """Write (or overwrite) several records in one call (each store call has a fixed cost)."""
+        if not records:
+            return
+        step = max(1, int(self._client.get_max_batch_size()))
+        for i in range(0, len(records), step):
+            part = records[i : i + step]
+            self._docs.upsert(
+                ids=[r.doc_id for r in part],
+                embeddings=[[1.0]] * len(part),  # the documents collection is looked up by id
+                documents=[r.text for r in part],
+                metadatas=[{"title": r.title, "sha256": r.sha256, "chunks": r.chunks,
+                            "ingested_at": r.ingested_at, "status": r.status, "path": r.path}
+                           for r in part],
+            )
         self._bump()
 
     def get_document(self, doc_id: str) -> DocumentRecord | None:

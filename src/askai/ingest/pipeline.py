@@ -4,10 +4,10 @@ Each document's content hash is stored with it: unchanged files are skipped, a c
 chunks are replaced, and a file whose content is already indexed under another name is skipped as
 a duplicate. Each sentence of a chunk is embedded (once per document, however many overlapping
 chunks hold it) and stored; a chunk's own embedding is the length-weighted mean of its
-sentences', so nothing is embedded twice. Per document the write order is: record ``pending`` →
-delete old chunks → add new chunks and sentences → record ``ready``; pending records left by a
-crash are cleaned up at the start of the next run, so every document is either fully present or
-absent.
+sentences', so nothing is embedded twice. Documents are written in batches (one store call per
+step): records ``pending`` → delete the old chunks of replaced documents → add the new chunks and
+sentences → records ``ready``; pending records left by a crash are cleaned up at the start of the
+next run, so every document is either fully present or absent.
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ class _Prepared:
     title: str
     sha256: str
     spans: list  # list[TextSpan]
+    replaces: bool  # an older version is in the index (its chunks are deleted first)
 
 
 def ingest_files(
@@ -125,7 +126,7 @@ def ingest_files(
             except IngestError as exc:
                 report.failed.append(IngestFailure(source.shown, exc.reason))
                 continue
-            yield _Prepared(source, loaded.text, loaded.title, digest, spans)
+            yield _Prepared(source, loaded.text, loaded.title, digest, spans, current is not None)
 
     batch: list[_Prepared] = []
     for item in prepared():
@@ -158,24 +159,33 @@ def _write(
     texts = {item.source.doc_id: item.text for item in batch}
     vectors = embedder.embed_documents([texts[d][a:b] for d, a, b in unique])
     by_key = dict(zip(unique, vectors, strict=True))
+    # One store call per step for the whole batch; the record of every document in it is
+    # "pending" until all of its chunks and sentences are written, so a crash anywhere in between
+    # leaves only pending records, which the next run removes with their chunks.
+    records, chunks, chunk_vectors, keys = [], [], [], []
     for item, chunk_keys in zip(batch, per_chunk, strict=True):
-        chunks = [
+        chunks += [
             Chunk(item.source.doc_id, i, s.text, s.start, s.end, item.title, item.sha256)
             for i, s in enumerate(item.spans)
         ]
-        record = DocumentRecord(
+        chunk_vectors += [_mean(ks, by_key, embedder.dimension) for ks in chunk_keys]
+        keys += dict.fromkeys(k for ks in chunk_keys for k in ks)
+        records.append(DocumentRecord(
             doc_id=item.source.doc_id, title=item.title, text=item.text, sha256=item.sha256,
-            chunks=len(chunks), ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            chunks=len(item.spans), ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
             status="pending", path=str(item.source.path),
-        )
-        keys = list(dict.fromkeys(k for ks in chunk_keys for k in ks))
-        store.put_document(record)
-        store.delete_chunks(item.source.doc_id)
-        store.add(chunks, np.stack([_mean(ks, by_key, embedder.dimension) for ks in chunk_keys]))
+        ))
+    store.put_documents(records)
+    for item in batch:
+        if item.replaces:  # a new document has no chunks: chunks exist only under a record
+            store.delete_chunks(item.source.doc_id)
+    if chunks:
+        store.add(chunks, np.stack(chunk_vectors))
+    if keys:
         store.add_sentences(keys, np.stack([by_key[k] for k in keys]))
-        store.put_document(replace(record, status="ready"))
-        report.documents += 1
-        report.chunks += len(chunks)
+    store.put_documents([replace(r, status="ready") for r in records])
+    report.documents += len(records)
+    report.chunks += len(chunks)
 
 
 def _mean(keys: list[SentenceKey], vectors: dict[SentenceKey, np.ndarray], dim: int) -> np.ndarray:
