@@ -99,6 +99,16 @@ def test_ask_end_to_end_through_the_server(
     assert askai.ask("What is the population of Paris?", engine=engine).refused
 
 
+def test_yes_share_reads_yes_and_no_in_any_spelling() -> None:
+    from askai.llm.base import yes_share
+
+    assert yes_share([("YES", 0.6), (" yes", 0.1), ("No", 0.2), ("Maybe", 0.1)]) == (
+        pytest.approx(0.7 / 0.9)
+    )
+    assert yes_share([("NO", 0.5), ("\n", 0.5)]) == 0.0
+    assert yes_share([("Sure", 0.9)]) == 0.0  # neither word: not a yes
+
+
 def test_unreachable_server_is_a_clear_error() -> None:
     llm = build_llm(LLMSettings(backend="openai", base_url=f"http://127.0.0.1:{free_port()}/v1",
                                 model="m", timeout_s=5))

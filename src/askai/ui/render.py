@@ -20,8 +20,8 @@ def sources_html(answer: Answer) -> str:
             "so no sources are shown.</p>"
         )
     if answer.relevance is not None:
-        parts.append('<p class="relevance">Do the cited passages answer the question? The model says '
-                     f"yes with probability {answer.relevance:.2f}.</p>")
+        parts.append('<p class="relevance">Do the cited passages answer the question? The '
+                     f"model says yes with probability {answer.relevance:.2f}.</p>")
     for c in answer.citations:
         offset = c.start - c.passage_start
         before = _squeeze(c.passage[:offset])
