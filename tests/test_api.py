@@ -32,6 +32,9 @@ def test_empty_index_says_to_ingest(engine: Engine) -> None:
     engine._llm = ScriptedLLM("unused")
     with pytest.raises(IndexNotFoundError, match="askai ingest"):
         askai.ask("What is in here?", engine=engine)
+    for call in (engine.search, engine.retrieve):
+        with pytest.raises(IndexNotFoundError, match=f"index at {engine.settings.store.path}"):
+            call("What is in here?")
 
 
 def test_public_names() -> None:

@@ -69,7 +69,9 @@ class Engine:
         self.store = store or build_store(
             settings.store, self.embedder.name, self.embedder.dimension, reset=reset_index
         )
-        self.retriever = Retriever(self.store, self.embedder, settings.retrieval)
+        self.retriever = Retriever(
+            self.store, self.embedder, settings.retrieval, location=str(settings.store.path)
+        )
         self._llm = llm
         self._llm_lock = threading.Lock()
         self._write_lock = threading.Lock()  # one ingest or delete at a time per engine
@@ -147,23 +149,14 @@ class Engine:
             raise InputError(f"Expected top_k between 1 and 50, got {top_k!r}")
         return q, k
 
-    def _check_not_empty(self) -> None:
-        # the lexical index holds every chunk and is current (revision-checked): no store count
-        if not self.retriever.lexical().chunks:
-            raise IndexNotFoundError(
-                f"The index at {self.settings.store.path} is empty; run `askai ingest` first"
-            )
-
     def search(self, question: str, top_k: int | None = None) -> tuple[np.ndarray, list[Hit]]:
         """The question's embedding and the ranked chunks retrieved for it (dense + BM25)."""
         q, k = self.validate(question, top_k)
-        self._check_not_empty()
         return self.retriever.search(q, k)
 
     def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
         """The passages the model would see for ``question``."""
         q, k = self.validate(question, top_k)
-        self._check_not_empty()
         return self.retriever.retrieve(q, k).passages
 
     def stream(
@@ -212,7 +205,6 @@ class Engine:
             return Answer(question, REFUSAL, True, timings=timings, searched=question)
         searched = self.rewrite(question, history)
         t_rewrite = time.perf_counter() - t0
-        self._check_not_empty()
         found = self.retriever.retrieve(searched, top_k)
         passages = found.passages
         timings = {"rewrite_s": t_rewrite, "retrieve_s": time.perf_counter() - t0 - t_rewrite}

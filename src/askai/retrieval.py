@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from askai.errors import IndexCorruptError
+from askai.errors import IndexCorruptError, IndexNotFoundError
 from askai.grounding import content_words, terms
 from askai.index.embedder import Embedder
 from askai.index.store import Chunk, Hit, SentenceKey, VectorStore, sentence_spans
@@ -92,10 +92,14 @@ class Retrieval:
 class Retriever:
     """Hybrid retrieval over one store; safe to share between threads."""
 
-    def __init__(self, store: VectorStore, embedder: Embedder, settings: RetrievalSettings) -> None:
+    def __init__(
+        self, store: VectorStore, embedder: Embedder, settings: RetrievalSettings, *,
+        location: str = "",
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        self.location = location  # where the index is, for the empty-index error
         self._lexical: LexicalIndex | None = None
         self._revision: str | None = None
         self._lock = threading.Lock()
@@ -110,9 +114,13 @@ class Retriever:
             return self._lexical
 
     def search(self, question: str, k: int) -> tuple[np.ndarray, list[Hit]]:
-        """The question's embedding and the ``k`` best chunks, dense and lexical fused."""
-        vector = self.embedder.embed_query(question)
+        """The question's embedding and the ``k`` best chunks, dense and lexical fused. An empty
+        index is an error (the lexical index holds every chunk and is current: no store count)."""
         lexical = self.lexical()
+        if not lexical.chunks:
+            at = f" at {self.location}" if self.location else ""
+            raise IndexNotFoundError(f"The index{at} is empty; run `askai ingest` first")
+        vector = self.embedder.embed_query(question)
         n = max(self.settings.candidates, k)
         dense: list[int] = []
         for s in self.store.search_sentences(vector, 3 * n):
