@@ -11,11 +11,14 @@ export ANONYMIZED_TELEMETRY := False
 
 .PHONY: install index run ask eval bench test test-fast lint clean-index
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml src/askai/llm/native_build.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# The CPU build of torch first: a plain `torch` requirement would pull a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
+	# llama-cpp-python compiled for this CPU without AMX (ggml's AMX kernels segfault), cached in
+	# ~/.cache/askai/llama-cpp-wheels/<key of version, flags, compiler and CPU features>.
+	$(BIN)/python src/askai/llm/native_build.py --pip $(BIN)/pip
 	$(BIN)/pip install --quiet -e '.[model,dev,eval]'
 	touch $(STAMP)
 

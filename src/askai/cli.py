@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--report-only", action="store_true",
                    help="answer nothing; report the rows already written (on the common items)")
 
+    sub.add_parser(
+        "doctor", help="check the CPU, llama.cpp build, model, embedder and store (for bug reports)"
+    )
+
     p = sub.add_parser("ui", help="serve the chat page (default http://127.0.0.1:7860)")
     p.add_argument("--host", default=None, help="address to bind (default: setting ui.host)")
     p.add_argument("--port", type=int, default=None, help="port (default: setting ui.port)")
@@ -131,6 +135,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from askai.doctor import diagnose, render
+    from askai.settings import load_settings
+
+    findings = diagnose(load_settings())
+    print(render(findings))
+    return 1 if any(f.status == "FAIL" for f in findings) else 0
+
+
 def _cmd_ui(args: argparse.Namespace) -> int:
     from askai.ui import serve
 
@@ -145,7 +158,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "ingest": _cmd_ingest, "ask": _cmd_ask, "documents": _cmd_documents, "ui": _cmd_ui,
-    "eval": _cmd_eval,
+    "eval": _cmd_eval, "doctor": _cmd_doctor,
 }
 
 if __name__ == "__main__":

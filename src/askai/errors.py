@@ -33,6 +33,10 @@ class LLMError(AskaiError):
     """The language model backend failed while generating."""
 
 
+class UnsupportedBuildError(LLMError):
+    """The installed llama.cpp was built with CPU features that crash or are missing here."""
+
+
 class IngestError(AskaiError):
     """One file could not be ingested."""
 

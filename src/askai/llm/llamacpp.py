@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from askai.errors import LLMError
+from askai.errors import LLMError, UnsupportedBuildError
 from askai.llm.base import NO_WORDS, YES_WORDS, Message, yes_share
+from askai.llm.native_build import check_build, cpu_flags
 from askai.llm.provision import resolve_model_path
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class LlamaCppLLM:
         from llama_cpp import Llama
         from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
+        ensure_runnable_build()
         try:
             return Llama(
                 model_path=str(self.model_path),
@@ -181,3 +183,19 @@ class LlamaCppLLM:
 
 
 _DONE = object()
+
+
+def system_info() -> str:
+    """llama.cpp's own account of how it was built (``"CPU : SSE3 = 1 | AVX2 = 1 | ..."``)."""
+    import llama_cpp
+
+    info = llama_cpp.llama_print_system_info()
+    return info.decode("utf-8", "replace") if isinstance(info, bytes) else str(info)
+
+
+def ensure_runnable_build() -> None:
+    """Refuse, in one line naming the fix, a llama.cpp build that would crash on this CPU (AMX
+    kernels, or instructions the CPU lacks) before it loads any weights."""
+    check = check_build(system_info(), cpu_flags())
+    if not check.ok:
+        raise UnsupportedBuildError(check.problem())
