@@ -99,6 +99,8 @@ def test_project_pins_the_version_the_build_script_builds() -> None:
     makefile = (ROOT / "Makefile").read_text()
     install = makefile[makefile.index("$(STAMP):"):makefile.index("install: $(STAMP)")]
     assert "src/askai/llm/native_build.py --pip" in install
+    # a checkout moved to a machine with another CPU installs again (one stamp per build key)
+    assert "STAMP := $(VENV)/.askai-installed-$(LLAMA_KEY)" in makefile
     # the build comes before the package install, which would otherwise compile it with pip's flags
     assert install.index("native_build.py") < install.index("pip install --quiet -e")
 

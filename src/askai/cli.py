@@ -30,12 +30,21 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("documents", help="list the indexed documents")
 
     p = sub.add_parser("eval", help="run the grounding benchmark and write a report")
-    p.add_argument("set", nargs="?", default="eval/questions.jsonl", help="eval set (JSON lines)")
+    p.add_argument("set", nargs="?", default=None,
+                   help="an eval set (JSON lines) over the configured index (default: "
+                        "eval/questions.jsonl); or use --corpus")
+    p.add_argument("--corpus", action="append", default=None, metavar="NAME",
+                   help="a built-in corpus, each in its own index: articles, python-doc, "
+                        "r-manuals, or all (repeatable)")
     p.add_argument("--label", default="latest", help="results go to eval/results/LABEL/")
     p.add_argument("--baseline", action="store_true",
                    help="also run the plain llama-index pipeline, side by side")
+    p.add_argument("--baseline-only", action="store_true",
+                   help="run only the baseline (with --corpus: the corpus index must exist)")
     p.add_argument("--no-judge", action="store_true", help="lexical checker only (no model judge)")
     p.add_argument("--limit", type=int, default=None, help="only the first N items")
+    p.add_argument("--stride", type=int, default=1,
+                   help="every Nth item of the set (a sample spread over every category)")
     p.add_argument("--results", default="eval/results", help="results folder")
     p.add_argument("--report-only", action="store_true",
                    help="answer nothing; report the rows already written (on the common items)")
@@ -125,10 +134,29 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise InputError(f"Expected --limit >= 1, got {args.limit}")
+    if args.stride < 1:
+        raise InputError(f"Expected --stride >= 1, got {args.stride}")
+    if args.corpus:
+        from askai.eval.main import evaluate_corpora
+        from askai.settings import load_settings
+
+        if args.set is not None:
+            raise InputError("Give an eval set or --corpus, not both")
+        _, md = evaluate_corpora(
+            load_settings(), args.corpus, label=args.label, results_root=Path(args.results),
+            baseline=args.baseline or args.baseline_only, use_judge=not args.no_judge,
+            limit=args.limit, stride=args.stride, report_only=args.report_only,
+            askai=not args.baseline_only,
+        )
+        print(md)
+        print(f"Report: {Path(args.results) / args.label / 'report.md'}")
+        return 0
     report, _ = evaluate(
-        _engine(), Path(args.set), label=args.label, results_root=Path(args.results),
-        baseline=args.baseline, use_judge=not args.no_judge, limit=args.limit,
-        report_only=args.report_only,
+        _engine(), Path(args.set or "eval/questions.jsonl"), label=args.label,
+        results_root=Path(args.results),
+        baseline=args.baseline or args.baseline_only, use_judge=not args.no_judge,
+        limit=args.limit, stride=args.stride, report_only=args.report_only,
+        askai=not args.baseline_only,
     )
     print(headline(report))
     print(f"\nReport: {Path(args.results) / args.label / 'report.md'}")

@@ -1,6 +1,7 @@
 """The anchor askai has to beat: a plain llama-index pipeline with library defaults.
 
-SimpleDirectoryReader → SentenceSplitter(1024, 200) → VectorStoreIndex over Chroma (same engine,
+SimpleDirectoryReader (with llama-index-readers-file's readers: PDFs page by page; HTML as text)
+→ SentenceSplitter(1024, 200) → VectorStoreIndex over Chroma (same engine,
 a fresh collection) with the same embedder → CitationQueryEngine(similarity_top_k=2) with the same
 local model. Only thin adapters are ours: they hand llama-index askai's embedder and LLM objects.
 """
@@ -86,8 +87,14 @@ class Baseline:
         embed, generate = _adapters(embedder, llm, n_ctx)
         self.root = corpus_root.resolve()
         docs = SimpleDirectoryReader(str(self.root), recursive=True, required_exts=[
-            ".txt", ".md", ".html", ".pdf"], exclude=["README.md"]).load_data()
-        self.texts = {self._doc_id(d.metadata["file_path"]): d.text for d in docs}
+            ".txt", ".md", ".html", ".pdf"], exclude=["README.md"],
+            exclude_hidden=False,  # the eval's corpora live under eval/.work/
+        ).load_data()
+        # llama-index's readers (PDF: one document per page) as a user of it would get them
+        self.texts: dict[str, str] = {}
+        for d in docs:
+            doc_id = self._doc_id(d.metadata["file_path"])
+            self.texts[doc_id] = self.texts.get(doc_id, "") + "\n\n" + d.text
         self._tmp = tempfile.TemporaryDirectory(prefix="askai-baseline-")
         client = chromadb.PersistentClient(path=self._tmp.name)
         store = ChromaVectorStore(chroma_collection=client.get_or_create_collection("baseline"))
@@ -111,6 +118,7 @@ class Baseline:
              n.node.end_char_idx or 0)
             for n in nodes
         ][:RETRIEVE_K]
+        retrieved_text = [n.node.get_content() for n in nodes][:RETRIEVE_K]
         response = self.engine.query(item.question)
         total_s = time.perf_counter() - t0
         sources = []
@@ -132,7 +140,8 @@ class Baseline:
         refused = _looks_refused(text)
         return {
             "question": item.question, "searched": item.question, "text": text, "raw_text": text,
-            "refused": refused, "retrieved": retrieved, "citations": citations,
+            "refused": refused, "retrieved": retrieved, "retrieved_text": retrieved_text,
+            "citations": citations,
             "claims": [] if refused else claims, "precision": [] if refused else precision,
             # not streamed: time to first token is not measured for the baseline
             "timings": {"retrieve_s": retrieve_s, "total_s": total_s},

@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from askai.engine import Engine
+from askai.errors import ConfigError
+from askai.eval.corpora import locate_evidence
 from askai.eval.dataset import load_items
-from askai.eval.report import HEADLINE, summarize, write_report
+from askai.eval.report import HEADLINE, summarize, write_combined, write_report
 from askai.eval.runner import askai_row, load_rows, run_system
 from askai.grounding import Judge
 from askai.llm.provision import sha256_file
+from askai.settings import Settings
 
 ROOT_HINT = "eval/results"
 
@@ -38,14 +41,20 @@ def evaluate(
     baseline: bool = False,
     use_judge: bool = True,
     limit: int | None = None,
+    stride: int = 1,
     judge_cache: Path | None = None,
     progress: bool = True,
     report_only: bool = False,
+    askai: bool = True,
 ) -> tuple[dict[str, Any], str]:
-    """Run the systems over the set (resuming), then write the report. With ``report_only`` no
-    item is answered: the rows already written are reported, every system on the items all of
-    them have answered (an interrupted run can be reported, then resumed later)."""
-    items = load_items(set_path)[:limit] if limit else load_items(set_path)
+    """Run the systems over the set (resuming), then write the report (``askai=False``: the
+    baseline alone, e.g. in a second process while askai's rows are produced elsewhere;
+    ``stride``: every Nth item). With ``report_only`` no item is answered: the rows already
+    written are reported, every system on the items all of them have answered (an interrupted
+    run can be reported, then resumed later)."""
+    items = load_items(set_path)[::stride]
+    items = items[:limit] if limit else items
+    items = locate_evidence(items, engine.document_text)
     out_dir = results_root / label
     judge = None
     if use_judge:
@@ -59,11 +68,13 @@ def evaluate(
             raise ValueError(f"No item answered by every system under {out_dir}; run without "
                              "--report-only first")
         rows = {name: [r[i] for i in common] for name, r in stored.items()}
-    else:
+    elif askai:
         rows = {
             "askai": run_system("askai", lambda it: askai_row(engine, it, judge), items,
                                 out_dir / "askai.jsonl", progress=progress)
         }
+    else:
+        rows = {}
     if baseline and not report_only:
         from askai.eval.baseline import Baseline
 
@@ -98,7 +109,59 @@ def evaluate(
         "min_relevance": engine.settings.retrieval.min_relevance,
     }
     md = write_report(out_dir, summaries, meta)
-    return {"meta": meta, "systems": summaries}, md
+    return {"meta": meta, "systems": summaries, "rows": rows}, md
+
+
+def evaluate_corpora(
+    settings: Settings,
+    names: list[str],
+    *,
+    label: str,
+    results_root: Path = Path(ROOT_HINT),
+    baseline: bool = False,
+    use_judge: bool = True,
+    limit: int | None = None,
+    stride: int = 1,
+    progress: bool = True,
+    report_only: bool = False,
+    askai: bool = True,
+) -> tuple[dict[str, Any], str]:
+    """Each corpus in its own index (ingested first, incrementally), one report per corpus under
+    ``results_root/label/<corpus>/``, and a combined report beside them: every corpus and all of
+    them together, askai and the baseline side by side. One embedder and one model serve all."""
+    from askai.engine import Engine
+    from askai.eval.corpora import corpora
+    from askai.index.embedder import build_embedder
+    from askai.llm.base import build_llm
+
+    chosen = corpora(names)
+    embedder = build_embedder(settings.embedder)
+    llm = build_llm(settings.llm)
+    per_corpus: dict[str, dict[str, Any]] = {}
+    for corpus in chosen:
+        docs = corpus.prepare()
+        cs = settings.model_copy(update={
+            "store": settings.store.model_copy(update={"path": corpus.index}),
+            "ingest": settings.ingest.model_copy(update={"paths": [docs]}),
+        })
+        engine = Engine(cs, embedder=embedder, llm=llm)
+        if not report_only and askai:  # (the baseline alone only reads askai's index, for the
+            # gold quotes' offsets: it may run beside a process that writes it)
+            report = engine.ingest(prune=True, progress=progress)
+            if report.failed:
+                raise ConfigError(f"{corpus.name}: {len(report.failed)} files failed to ingest, "
+                                  f"first {report.failed[0].path}: {report.failed[0].reason}")
+        per_corpus[corpus.name], _ = evaluate(
+            engine, corpus.questions, label=f"{label}/{corpus.name}", results_root=results_root,
+            baseline=baseline, use_judge=use_judge, limit=limit, stride=stride,
+            progress=progress,
+            judge_cache=results_root / "judge_cache.jsonl", report_only=report_only,
+            askai=askai,
+        )
+    combined = {name: r["rows"] for name, r in per_corpus.items()}
+    md = write_combined(results_root / label, combined, {c.name: c.title for c in chosen})
+    return {"corpora": {n: {"meta": r["meta"], "systems": r["systems"]}
+                        for n, r in per_corpus.items()}}, md
 
 
 def headline(report: dict[str, Any]) -> str:
@@ -117,4 +180,4 @@ def headline(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["evaluate", "headline"]
+__all__ = ["evaluate", "evaluate_corpora", "headline"]

@@ -52,6 +52,9 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
              for r in answered]
         ),
         "answers_with_citations": rate_with_ci([bool(r["citations"]) for r in answered]),
+        "gold_doc_cited": rate_with_ci(
+            [r["gold_cited"] for r in answerable if r["facts_ok"] and "gold_cited" in r]
+        ),
         "hallucination_rate": rate_with_ci([not r["refused"] for r in unanswerable]),
         "false_refusal_rate": rate_with_ci([r["refused"] for r in answerable]),
         "confusion": {
@@ -102,6 +105,7 @@ def markdown(summaries: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
         "|---|" + "---|" * len(systems),
     ]
     for key, title in HEADLINE + [("hit@1", "Retrieval hit@1"), ("hit@3", "Retrieval hit@3"),
+                                  ("gold_doc_cited", "Gold document cited, correct answers"),
                                   ("correct_two_turn", "Correct on two-turn follow-ups"),
                                   ("claims_contradicted", "Claims contradicted")]:
         lines.append(f"| {title} | " + " | ".join(_cell(summaries[s].get(key)) for s in systems)
@@ -181,4 +185,47 @@ def write_report(out_dir: Path, summaries: dict[str, dict[str, Any]], meta: dict
     md = markdown(summaries, meta)
     (out_dir / "report.md").write_text(md, encoding="utf-8")
     chart(summaries, out_dir / "chart.png")
+    return md
+
+
+COMBINED = HEADLINE + [("gold_doc_cited", "Gold document cited, correct answers")]
+
+
+def write_combined(
+    out_dir: Path, rows: dict[str, dict[str, list[dict[str, Any]]]], titles: dict[str, str]
+) -> str:
+    """One table over several corpora: ``rows[corpus][system]``; the last columns pool every
+    corpus's rows (each item counted once)."""
+    systems = list(dict.fromkeys(s for by_system in rows.values() for s in by_system))
+    groups = dict(rows)
+    if len(rows) > 1:
+        groups["all"] = {
+            s: [r for by_system in rows.values() for r in by_system.get(s, [])] for s in systems
+        }
+    summaries = {
+        (corpus, s): summarize(r) for corpus, by_system in groups.items()
+        for s, r in by_system.items() if r
+    }
+    cols = list(summaries)
+    lines = ["# askai eval — every corpus", ""]
+    for corpus, by_system in rows.items():
+        n = len(next(iter(by_system.values())))
+        lines.append(f"- **{corpus}**: {titles.get(corpus, corpus)}, {n} items "
+                     f"([report]({corpus}/report.md))")
+    lines += ["", "| metric | " + " | ".join(f"{c} {s}" for c, s in cols) + " |",
+              "|---|" + "---|" * len(cols)]
+    for key, title in COMBINED:
+        lines.append(f"| {title} | " + " | ".join(_cell(summaries[c].get(key)) for c in cols)
+                     + " |")
+    for key, title in (("first_token_s", "First token p50"), ("total_s", "Total p50")):
+        cells = []
+        for c in cols:
+            lat = summaries[c]["latency"].get(key)
+            cells.append(f"{lat['p50']:.2f} s" if lat else "—")
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    md = "\n".join(lines) + "\n"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.md").write_text(md, encoding="utf-8")
+    (out_dir / "report.json").write_text(json.dumps(
+        {f"{c}/{s}": v for (c, s), v in summaries.items()}, indent=2) + "\n", encoding="utf-8")
     return md

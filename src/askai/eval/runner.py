@@ -10,6 +10,7 @@ from typing import Any
 
 from askai.answer import claims_with_citations
 from askai.engine import Engine
+from askai.eval.corpora import quote_in
 from askai.eval.dataset import Item
 from askai.eval.metrics import contains_facts, first_hit_rank
 from askai.grounding import Judge, verdict
@@ -43,6 +44,7 @@ def askai_row(engine: Engine, item: Item, judge: Judge | None) -> dict[str, Any]
     _, hits = engine.search(answer.searched, RETRIEVE_K)
     search_s = time.perf_counter() - t0
     retrieved = [(h.chunk.doc_id, h.chunk.start, h.chunk.end) for h in hits]
+    retrieved_text = [h.chunk.text for h in hits]
     by_marker = {c.marker: c for c in answer.citations}
     claims, precision = judge_claims(
         answer.text, lambda m: by_marker[m].quote if m in by_marker else None, judge,
@@ -56,22 +58,41 @@ def askai_row(engine: Engine, item: Item, judge: Judge | None) -> dict[str, Any]
     return {
         "question": item.question, "searched": answer.searched, "text": answer.text,
         "raw_text": answer.raw_text, "refused": answer.refused, "relevance": answer.relevance,
-        "retrieved": retrieved, "citations": citations, "claims": claims,
+        "retrieved": retrieved, "retrieved_text": retrieved_text, "citations": citations,
+        "claims": claims,
         "precision": precision, "timings": {**answer.timings, "search_only_s": search_s},
         "dropped": [s.text for s in answer.sentences if not s.supported],
         "passages": [
             {"source": p.source, "start": p.start, "end": p.end, "text": p.text,
-             "score": p.score}
+             "score": p.score, "section": p.section}
             for p in answer.passages
         ],
     }
 
 
-def score_row(row: dict[str, Any], item: Item) -> dict[str, Any]:
+def gold_rank(row: dict[str, Any], item: Item) -> int | None:
+    """1-based rank of the first retrieved chunk holding gold evidence. Rows that keep the
+    retrieved texts are matched by quote (any system's own text: the baseline extracts documents
+    differently, so offsets would not compare); older rows by offsets."""
+    if not item.evidence:
+        return None
+    if "retrieved_text" in row:
+        for rank, ((doc, _, _), text) in enumerate(
+            zip(row["retrieved"], row["retrieved_text"], strict=True), start=1
+        ):
+            if any(e.doc == doc and quote_in(text, e.quote) for e in item.evidence):
+                return rank
+        return None
     gold = [(e.doc, e.start, e.end) for e in item.evidence]
+    return first_hit_rank([tuple(r) for r in row["retrieved"]], gold)
+
+
+def score_row(row: dict[str, Any], item: Item) -> dict[str, Any]:
+    gold_docs = sorted({e.doc for e in item.evidence})
     row.update(
-        id=item.id, kind=item.kind, category=item.category,
-        rank=first_hit_rank([tuple(r) for r in row["retrieved"]], gold) if gold else None,
+        id=item.id, kind=item.kind, category=item.category, gold_docs=gold_docs,
+        gold_cited=any(c["source"] in gold_docs for c in row["citations"]),
+        rank=gold_rank(row, item),
         facts_ok=bool(item.facts)
         and not row["refused"]
         and contains_facts(row["text"], item.facts),

@@ -31,7 +31,7 @@ def replay(
         return True, ""
     passages = [
         Passage(source=p["source"], title="", text=p["text"], start=p["start"], end=p["end"],
-                score=p["score"])
+                score=p["score"], section=p.get("section", ""))
         for p in row["passages"]
     ]
     cited = cite(row["raw_text"], passages, question=row["searched"], min_coverage=min_coverage)

@@ -197,7 +197,7 @@ def build_wheel(pip: str, version: str, target: Path, env: dict[str, str]) -> Pa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pip", required=True, help="the pip of the environment to install into")
+    parser.add_argument("--pip", help="the pip of the environment to install into")
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--print-key", action="store_true", help="print the cache key and exit")
     args = parser.parse_args(argv)
@@ -208,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.print_key:
         print(key)
         return 0
+    if not args.pip:
+        parser.error("--pip is required (the pip of the environment to install into)")
     cache = (args.cache_dir or default_cache_dir()) / key
     wheels = sorted(cache.glob(f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}-*.whl"))
     if wheels:
