@@ -183,3 +183,55 @@ def test_a_sentence_that_only_restates_the_question_is_dropped(settings, embedde
     # with nothing else said, a restatement alone is a refusal
     engine, _ = _engine(settings, embedder, docs, reply.split(" [1]. ")[0] + " [1].")
     assert engine.ask("How far away is the lighthouse lamp visible on a clear night?").refused
+
+
+def test_a_name_in_some_document_but_not_the_retrieved_ones_goes_to_the_model(
+    settings, embedder, docs  # noqa: ANN001
+) -> None:
+    """In technical text a capitalised word (an operating system, a type) is often absent from
+    the passage that answers: only a name no document mentions refuses without the model."""
+    engine, llm = _engine(settings, embedder, docs, "It was built in 1874 [1].")
+    (docs / "os.txt").write_text("The Windows installer puts the lamp manual in Program Files.\n")
+    engine.ingest([docs], progress=False)
+    answer = engine.ask("When was the Harrowgate lighthouse built, as seen from Windows?")
+    assert len(llm.prompts) == 1 and not answer.refused and "1874" in answer.text
+    engine.ask("When was the Harrowgate lighthouse built, as seen from Solaris?")
+    assert len(llm.prompts) == 1  # Solaris: in no document
+
+
+@pytest.mark.parametrize(
+    ("draft", "refusal"),
+    [
+        (REFUSAL, True),
+        ("The sources do not mention the keeper's name.", True),
+        ("This is not specified in the provided documents.", True),
+        ("There is no information about Paris.", True),
+        ("", True),
+        ("There is no limit on the number of iterations [1].", False),
+        ("The default build does not include debug symbols [1].", False),
+        ("Naive objects do not carry a time zone [1].", False),
+    ],
+)
+def test_a_negative_fact_is_an_answer_not_a_refusal(draft: str, refusal: bool) -> None:
+    from askai.answer import is_refusal
+
+    assert is_refusal(draft) is refusal
+
+
+def test_a_negative_fact_is_kept_with_its_citation() -> None:
+    passages = [Passage("m.txt", "M", "There is no limit on the number of iterations.", 0, 47, 1.0)]
+    cited = cite("There is no limit on the number of iterations [1].", passages,
+                 question="Is there a limit on the number of iterations?")
+    assert not cited.refused and cited.citations[0].quote == passages[0].text
+
+
+def test_section_headings_frame_the_passage() -> None:
+    """A passage's headings count as framing: the claim may name the function its section is
+    about, though the sentence itself does not repeat it."""
+    text = "If maxsplit is not specified or -1, then there is no limit on the number of splits."
+    bare = Passage("stdtypes.html", "T", text, 100, 100 + len(text), 1.0)
+    framed = Passage("stdtypes.html", "T", text, 100, 100 + len(text), 1.0,
+                     section="Built-in Types › str.split(sep=None, maxsplit=-1)")
+    claim = "For str.split, there is no limit on the number of splits if maxsplit is -1 [1]."
+    assert cite(claim, [bare]).refused
+    assert not cite(claim, [framed]).refused

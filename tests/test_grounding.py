@@ -133,3 +133,20 @@ def test_an_attribution_to_the_document_is_not_part_of_the_claim() -> None:
     # an attribution to someone other than the document stays part of what must be supported
     assert not check_claim("According to Baidu, Chinese companies are stockpiling Nvidia chips.",
                            evidence).supported
+
+
+def test_identifiers_must_be_there_verbatim() -> None:
+    from askai.grounding import identifiers
+
+    assert identifiers("Use sys.setrecursionlimit() or set R_LIBS_USER.") == {
+        "sys.setrecursionlimit", "r_libs_user"}
+    assert identifiers("Pass --max-ppsize=500000; files go to /var/tmp.") == {
+        "--max-ppsize", "/var/tmp"}
+    assert identifiers("A built-in, zero-padded value, e.g. in Python 3.11.") == set()
+    evidence = "The limit can be raised with sys.setrecursionlimit(), up to a platform maximum."
+    assert check_claim("The limit can be raised with sys.setrecursionlimit().", evidence).supported
+    wrong = check_claim("The limit can be raised with sys.setswitchinterval().", evidence)
+    assert not wrong.supported and wrong.missing_identifiers == ("sys.setswitchinterval",)
+    # an identifier the question supplies is framing, not a claim
+    assert check_claim("The limit can be raised with it up to a platform maximum, sys.getsizeof.",
+                       evidence, question="What does sys.getsizeof do?").missing_identifiers == ()

@@ -10,6 +10,7 @@ import pytest
 from askai.engine import Engine
 from askai.grounding import split_sentences
 from askai.index.store import Chunk
+from askai.ingest.pipeline import sentence_for_embedding
 from askai.retrieval import LexicalIndex, fuse
 
 
@@ -55,7 +56,8 @@ def test_a_rare_keyword_is_found_and_sentences_come_from_the_store(
     assert hits[0].chunk.doc_id == "parts.txt" and hits[0].score == 1.0
     passages = engine.retrieve("Which housing does QX-9917 fit?")
     assert "Part QX-9917 fits only the 1874 lamp housing." in passages[0].text
-    # every sentence of every chunk has a stored embedding, the one the embedder gives it
+    # every sentence of every chunk has a stored embedding, the one the embedder gives it (with
+    # its section's heading in front, where it has one)
     for record in engine.documents():
         for chunk in engine.store.chunks_of(record.doc_id):
             keys = [(chunk.doc_id, chunk.start + a, chunk.start + b)
@@ -64,7 +66,10 @@ def test_a_rare_keyword_is_found_and_sentences_come_from_the_store(
             assert set(stored) == set(keys)
             d, a, b = keys[0]
             np.testing.assert_allclose(
-                stored[keys[0]], engine.embedder.embed_documents([record.text[a:b]])[0],
+                stored[keys[0]],
+                engine.embedder.embed_documents(
+                    [sentence_for_embedding(record.text[a:b], chunk.section)]
+                )[0],
                 atol=1e-4,
             )
 

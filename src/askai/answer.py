@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from askai.grounding import ClaimCheck, check_claim, content_words, split_sentences
+from askai.grounding import (
+    ClaimCheck,
+    check_claim,
+    content_words,
+    has_negation,
+    split_sentences,
+)
+from askai.ingest.structure import short_path
 from askai.llm.base import Message
 from askai.types import Citation, Passage, SentenceCheck
 
@@ -34,11 +41,19 @@ RELEVANCE_PROMPT = (
 
 _MARKERS = re.compile(r"\[(\d{1,2}(?:\s*[,;]\s*\d{1,2})*)\]")
 _MARKER_AFTER_PUNCT = re.compile(r"([.!?])\s*((?:\[\d{1,2}(?:\s*[,;]\s*\d{1,2})*\]\s*)+)")
+# A refusal says the *sources* lack the answer. A negative fact ("there is no limit on the number
+# of iterations", "the default build does not include debug symbols") is an answer, not a refusal.
+_SOURCES = r"(?:the |these |any of the |provided |given )*(?:sources?|documents?|texts?|context|" \
+    r"passages?|information (?:given|provided)|provided information|manuals?|pages?)"
 _REFUSAL_PATTERNS = re.compile(
-    r"couldn'?t find|could not find|can(?:no|')t find|cannot be found|not (?:found|mentioned|"
-    r"provided|specified|stated|available|contain)|(?:does|do)(?: not|n't) (?:contain|mention|"
-    r"provide|specify|say|include|state)|no (?:information|mention|details?)|unable to|"
-    r"there is no|sources? (?:are|is) (?:silent|unclear)",
+    r"couldn'?t find|could not find|can(?:no|')t find|cannot be found|unable to (?:find|answer|"
+    r"determine|locate)"
+    rf"|{_SOURCES}\s+(?:do|does|did)(?: not|n't) (?:contain|mention|provide|specify|say|include|"
+    r"state|cover|discuss|answer|give|address)"
+    r"|not (?:found|mentioned|provided|specified|stated|available|given|covered|discussed|"
+    rf"addressed) in {_SOURCES}"
+    r"|(?:there is |there's )?no (?:information|mention|details?|data)\b(?! (?:loss|type|frame))"
+    r"|sources? (?:are|is) (?:silent|unclear)",
     re.IGNORECASE,
 )
 
@@ -63,10 +78,17 @@ def tries_to_override(question: str) -> bool:
 def build_messages(question: str, passages: list[Passage]) -> list[Message]:
     """System rules first (a fixed prefix llama.cpp can keep cached), then sources + question."""
     sources = "\n".join(
-        f"[{i}] {' '.join(p.text.split())}" for i, p in enumerate(passages, start=1)
+        f"[{i}] {framed(p.text, p.section)}" for i, p in enumerate(passages, start=1)
     )
     user = f"Sources:\n{sources}\n\nQuestion: {question}"
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def framed(text: str, section: str) -> str:
+    """A passage as the model reads it: its section's innermost headings in parentheses, then
+    its text on one line."""
+    body = " ".join(text.split())
+    return f"({short_path(section)}) {body}" if section else body
 
 
 def relevance_messages(question: str, passages: list[str]) -> list[Message]:
@@ -136,14 +158,19 @@ def cite(
     kept: list[str] = []
     citations: list[Citation] = []
     checks: list[SentenceCheck] = []
-    context = " ".join(p.text for p in passages)
+    # a passage's headings frame it as the question does: what they name need not be repeated
+    # in the quoted sentence
+    context = " ".join(f"{p.section} {p.text}" for p in passages)
     asked = content_words(question)
     for claim, marker_list in claims_with_citations(raw):
         markers = tuple(marker_list)
         words = content_words(claim)
         if not words:
             continue  # a bare marker or punctuation
-        if asked and len(words) >= 3 and words <= asked:
+        # (a yes/no question answered "there is no ..." says something new: its negation)
+        if asked and len(words) >= 3 and words <= asked and has_negation(claim) == has_negation(
+            question
+        ):
             checks.append(SentenceCheck(claim, markers, False, 0.0, "only restates the question"))
             continue
         named = [m for m in markers if 1 <= m <= len(passages)]
@@ -151,8 +178,8 @@ def cite(
         verdict = None
         for m in candidates:
             check = check_claim(
-                claim, passages[m - 1].text, question=question, context=context,
-                min_coverage=min_coverage,
+                claim, passages[m - 1].text, question=f"{question} {passages[m - 1].section}",
+                context=context, min_coverage=min_coverage,
             )
             if check.supported:
                 verdict = (m, check)
@@ -160,8 +187,8 @@ def cite(
         if verdict is None:
             best = max(
                 (
-                    check_claim(claim, p.text, question=question, context=context,
-                                min_coverage=min_coverage)
+                    check_claim(claim, p.text, question=f"{question} {p.section}",
+                                context=context, min_coverage=min_coverage)
                     for p in passages
                 ),
                 key=lambda c: c.coverage,
@@ -186,7 +213,7 @@ def _quote(passage: Passage, check: ClaimCheck) -> Citation:
         source=passage.source, quote=passage.text[check.start : check.end],
         start=passage.start + check.start, end=passage.start + check.end,
         score=round(check.coverage, 3), title=passage.title, passage=passage.text,
-        passage_start=passage.start, retrieval_score=passage.score,
+        passage_start=passage.start, retrieval_score=passage.score, section=passage.section,
     )
 
 

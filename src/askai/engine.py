@@ -11,7 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from askai.answer import REFUSAL, build_messages, cite, relevance_messages, tries_to_override
+from askai.answer import (
+    REFUSAL,
+    build_messages,
+    cite,
+    framed,
+    relevance_messages,
+    tries_to_override,
+)
 from askai.errors import IndexNotFoundError, InputError, LLMError
 from askai.followup import Turn, build_rewrite_messages, clean_rewrite, needs_rewrite
 from askai.grounding import unknown_names
@@ -208,8 +215,14 @@ class Engine:
         found = self.retriever.retrieve(searched, top_k)
         passages = found.passages
         timings = {"rewrite_s": t_rewrite, "retrieve_s": time.perf_counter() - t0 - t_rewrite}
-        # A name asked about that no retrieved chunk mentions: nothing to answer from.
-        if not passages or unknown_names(searched, " ".join(h.chunk.text for h in found.hits)):
+        # A name asked about that no document mentions: nothing can answer it. (Absent from the
+        # retrieved chunks alone is not enough: in technical text capitalised words are often
+        # keywords, types or operating systems that the answering passage need not repeat.)
+        absent = unknown_names(
+            searched, " ".join(f"{h.chunk.section} {h.chunk.text}" for h in found.hits)
+        )
+        lexical = self.retriever.lexical()
+        if not passages or any(not lexical.mentions(name) for name in absent):
             timings.update(first_token_s=0.0, total_s=time.perf_counter() - t0)
             return Answer(question, REFUSAL, True, passages=passages, timings=timings,
                           searched=searched)
@@ -235,7 +248,9 @@ class Engine:
         if not cited.refused and limit > 0:
             t_check = time.perf_counter()
             relevance = round(llm.yes_probability(
-                relevance_messages(searched, [c.passage for c in cited.citations])
+                relevance_messages(
+                    searched, [framed(c.passage, c.section) for c in cited.citations]
+                )
             ), 4)
             timings["relevance_s"] = time.perf_counter() - t_check
             if relevance < limit:

@@ -164,6 +164,29 @@ def proper_names(text: str) -> set[str]:
     return names
 
 
+_IDENTIFIER = re.compile(
+    r"(?<![\w/.-])(?:--?[A-Za-z][\w-]*"  # a command-line option
+    r"|[~.]{0,2}/[\w.+-]+(?:/[\w.+-]*)*"  # a path
+    r"|[A-Za-z_$][\w$]*(?:(?:\.|::|/)[A-Za-z_$][\w$]*)+"  # dotted or scoped names
+    r"|[A-Za-z]*_[\w]*)"  # snake_case and UPPER_CASE names
+)
+
+
+def identifiers(text: str) -> set[str]:
+    """Code-like tokens (lower-cased, trailing ``()`` and punctuation dropped): options
+    (``--max-ppsize``), paths (``/var/tmp``), dotted or scoped names (``sys.setrecursionlimit``,
+    ``os.path.join``) and names with underscores (``R_LIBS_USER``). Abbreviations such as
+    ``e.g.`` are not identifiers; hyphenated words are ordinary words."""
+    found = set()
+    for m in _IDENTIFIER.finditer(fold(text)):
+        token = m.group(0).rstrip(".,;:)(").lower()
+        parts = re.split(r"[./:_-]+", token)
+        if len(token) < 3 or all(len(p) <= 1 for p in parts if p):
+            continue  # e.g., i.e., a lone "_" or "/"
+        found.add(token)
+    return found
+
+
 _NOT_ONLY = re.compile(r"\b(?:not|n't)\s+(?:just|only|merely|simply)\b|n't\s+just", re.I)
 
 
@@ -186,7 +209,7 @@ def _bare_words(text: str) -> set[str]:
     return {w.removesuffix("'s").strip("'") for w in tokens(text)}
 
 
-def _has_negation(text: str) -> bool:
+def has_negation(text: str) -> bool:
     """A negating word, ignoring "not just"/"not only" (which add, not deny)."""
     text = _NOT_ONLY.sub(" ", text.replace("’", "'"))
     return any(w in _NEGATIONS or w.endswith("n't") for w in tokens(text))
@@ -204,6 +227,7 @@ class ClaimCheck:
     contradiction: bool = False
     start: int = 0  # the evidence window judged: evidence[start:end]
     end: int = 0
+    missing_identifiers: tuple[str, ...] = ()
 
     @property
     def reason(self) -> str:
@@ -213,6 +237,8 @@ class ClaimCheck:
             return "numbers not in the evidence: " + ", ".join(self.missing_numbers)
         if self.missing_names:
             return "names not in the evidence: " + ", ".join(self.missing_names)
+        if self.missing_identifiers:
+            return "identifiers not in the evidence: " + ", ".join(self.missing_identifiers)
         if not self.supported:
             return f"only {self.coverage:.0%} of its content words are in the evidence"
         return ""
@@ -248,13 +274,19 @@ def check_claim(
     if context is not None:
         exempt &= _bare_words(context)
     claim_names = proper_names(claim) - exempt
-    claim_negated = _has_negation(claim)
+    claim_negated = has_negation(claim)
     spans = split_sentences(evidence) or [(0, len(evidence))]
     # a name may be anywhere in the cited evidence (a list's heading, the sentence before)
     evidence_lower, evidence_words = fold(evidence).lower(), content_words(evidence)
     missing_names = tuple(
         sorted(n for n in claim_names if n not in evidence_lower and _stem(n) not in evidence_words)
     )
+    # identifiers (setting, function and file names, paths, options) must be there verbatim, in
+    # the same passage: paraphrase tolerance is for the words around them
+    framing = fold(question).lower()
+    missing_identifiers = tuple(sorted(
+        i for i in identifiers(claim) if i not in evidence_lower and i not in framing
+    ))
     best: ClaimCheck | None = None
     for i in range(len(spans)):
         for j in range(i, min(len(spans), i + max_window)):
@@ -271,7 +303,8 @@ def check_claim(
                 coverage=coverage,
                 missing_numbers=tuple(sorted(n for n in claim_numbers if n not in window_numbers)),
                 missing_names=missing_names,
-                contradiction=coverage >= min_coverage and claim_negated != _has_negation(window),
+                missing_identifiers=missing_identifiers,
+                contradiction=coverage >= min_coverage and claim_negated != has_negation(window),
                 start=start,
                 end=end,
             )
@@ -280,6 +313,7 @@ def check_claim(
                 and matched >= min(2, len(claim_words))
                 and not check.missing_numbers
                 and not check.missing_names
+                and not check.missing_identifiers
                 and not check.contradiction
             )
             if ok:
@@ -388,7 +422,7 @@ def verdict(
     check = check_claim(claim, evidence, question=question)
     if check.contradiction:
         return Verdict(CONTRADICTED, 1, reason=check.reason)
-    if check.missing_numbers or check.missing_names:
+    if check.missing_numbers or check.missing_names or check.missing_identifiers:
         return Verdict(NOT_SUPPORTED, 1, reason=check.reason)
     if check.supported and check.coverage >= 0.8:
         return Verdict(SUPPORTED, 1)

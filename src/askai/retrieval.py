@@ -49,7 +49,11 @@ class LexicalIndex:
             spans.sort()
         self._bm25 = bm25s.BM25()
         if chunks:
-            self._bm25.index([terms(c.text) or ["\0"] for c in chunks], show_progress=False)
+            # a chunk is found by its section's headings too: "the default of X" matches the
+            # chunk under X's heading, not a sibling section stating another default
+            self._bm25.index(
+                [terms(f"{c.section}\n{c.text}") or ["\0"] for c in chunks], show_progress=False
+            )
 
     def search(self, question: str, k: int) -> list[int]:
         """Indices of the chunks sharing words with ``question``, best first (at most ``k``)."""
@@ -63,6 +67,12 @@ class LexicalIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.lexsort((top, -scores[top]))]  # best first; ties by chunk order
         return [int(i) for i in top if scores[i] > 0]
+
+    def mentions(self, word: str) -> bool:
+        """Does any chunk (or its headings) hold ``word`` (compared as a search term)?"""
+        found = terms(word)
+        vocab = getattr(self._bm25, "vocab_dict", None) or {}
+        return bool(found) and all(t in vocab for t in found)
 
     def chunks_at(self, doc_id: str, start: int) -> list[int]:
         """Indices of the chunks of ``doc_id`` whose span holds offset ``start``."""
@@ -137,8 +147,23 @@ class Retriever:
         passages = select_passages(
             question, vector, hits, self.store,
             max_passages=self.settings.max_sources, max_chars=self.settings.max_evidence_chars,
+            unit_chars=self.settings.max_unit_chars,
         )
         return Retrieval(vector, hits, passages)
+
+
+def _paragraph(text: str, spans: list[tuple[int, int]], pos: int) -> tuple[int, int]:
+    """The first and last sentence positions of the paragraph (blank-line block) holding
+    sentence ``pos`` of a chunk's ``text``."""
+    start = text.rfind("\n\n", 0, spans[pos][0])
+    end = text.find("\n\n", spans[pos][1])
+    end = len(text) if end < 0 else end
+    first = last = pos
+    while first > 0 and spans[first - 1][0] > start:
+        first -= 1
+    while last + 1 < len(spans) and spans[last + 1][1] <= end:
+        last += 1
+    return first, last
 
 
 @dataclass(frozen=True)
@@ -158,10 +183,14 @@ def select_passages(
     max_passages: int,
     max_chars: int,
     window: int = 1,
+    unit_chars: int = 0,
 ) -> list[Passage]:
-    """The best sentence windows of ``hits``, in rank order, as exact slices of the documents.
+    """The best evidence units of ``hits``, in rank order, as exact slices of the documents.
     A sentence scores its embedding's cosine with the question, plus 0.3 × the share of the
-    question's content words it holds, plus 0.15 × its chunk's fused score."""
+    question's content words it holds, plus 0.15 × its chunk's fused score. A chosen sentence
+    brings its whole paragraph (a block between blank lines: a list item, a table row, a
+    paragraph) when that is at most ``unit_chars`` long, else the sentence with its neighbour
+    where it refers back or leads in."""
     per_chunk = [sentence_spans(h.chunk.text) for h in hits]  # the spans ingest embedded
     sentences: list[_Sentence] = []
     seen: set[tuple[str, int]] = set()
@@ -208,6 +237,10 @@ def select_passages(
         shown.add(text)
         first = max(0, s.pos - (window if _REFERS_BACK.match(text) else 0))
         last = min(len(spans) - 1, s.pos + (2 * window if _LEADS_IN.search(text) else 0))
+        if unit_chars:
+            a, b = _paragraph(hits[s.chunk].chunk.text, spans, s.pos)
+            if spans[b][1] - spans[a][0] <= unit_chars:
+                first, last = min(first, a), max(last, b)
         if any(c == s.chunk and a <= s.pos <= b for c, a, b, _ in windows):
             continue  # already shown inside another window
         size = spans[last][1] - spans[first][0]
@@ -232,6 +265,7 @@ def select_passages(
             Passage(
                 source=chunk.doc_id, title=chunk.title, text=chunk.text[start:end],
                 start=chunk.start + start, end=chunk.start + end, score=round(score, 4),
+                section=chunk.section,
             )
         )
     return passages

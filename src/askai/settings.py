@@ -118,6 +118,11 @@ class RetrievalSettings(_Section):
     max_evidence_chars: int = Field(
         1800, ge=100, description="evidence characters put in the prompt (at least one passage)"
     )
+    max_unit_chars: int = Field(
+        600, ge=0,
+        description="evidence units: a sentence chosen for the prompt brings its whole paragraph "
+        "(list item, table row) when the paragraph is at most this long (0: sentences only)",
+    )
     min_coverage: float = Field(
         0.6, ge=0.0, le=1.0,
         description="answer-time verification: share of a sentence's content words its cited "

@@ -23,6 +23,7 @@ class Citation:
     passage: str = ""  # the retrieved passage the quote was taken from, for display
     passage_start: int = 0
     retrieval_score: float = 0.0
+    section: str = ""  # heading path of the section the quote lies in
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Passage:
     start: int
     end: int
     score: float
+    section: str = ""  # heading path (``Configuration › Logging``) of the section it lies in
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from askai.grounding import split_sentences
 if TYPE_CHECKING:
     from askai.settings import StoreSettings
 
-FORMAT_VERSION = 2  # 2: sentence embeddings
+FORMAT_VERSION = 3  # 2: sentence embeddings; 3: sections (heading paths) of chunks
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Chunk:
     end: int
     title: str
     doc_hash: str
+    section: str = ""  # heading path of the section the chunk lies in
 
     @property
     def id(self) -> str:
@@ -183,7 +184,7 @@ class ChromaStore:
                 documents=[c.text for c in part],
                 metadatas=[
                     {"doc_id": c.doc_id, "index": c.index, "start": c.start, "end": c.end,
-                     "title": c.title, "doc_hash": c.doc_hash}
+                     "title": c.title, "doc_hash": c.doc_hash, "section": c.section}
                     for c in part
                 ],
             )
@@ -333,6 +334,7 @@ def _chunk_from(text: str, meta: dict[str, Any]) -> Chunk:
     return Chunk(
         doc_id=str(meta["doc_id"]), index=int(meta["index"]), text=text, start=int(meta["start"]),
         end=int(meta["end"]), title=str(meta.get("title", "")), doc_hash=str(meta["doc_hash"]),
+        section=str(meta.get("section", "")),
     )
 
 

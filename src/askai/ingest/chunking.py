@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from askai.errors import IngestError
+from askai.ingest.structure import Section, section_at
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,7 @@ class TextSpan:
     text: str
     start: int
     end: int
+    section: str = ""  # the heading path of the section the span lies in
 
 
 class Chunker:
@@ -33,9 +35,23 @@ class Chunker:
             paragraph_separator="\n\n",
         )
 
-    def split(self, text: str, *, name: str = "") -> list[TextSpan]:
-        """Chunks of ``text`` with ``text[start:end] == chunk.text``."""
+    def split(
+        self, text: str, *, name: str = "", sections: Sequence[Section] = ()
+    ) -> list[TextSpan]:
+        """Chunks of ``text`` with ``text[start:end] == chunk.text``; no chunk crosses the start
+        of one of ``sections``, and each carries its section's path."""
+        bounds = sorted({0, *(s.start for s in sections if 0 < s.start < len(text))})
         spans: list[TextSpan] = []
+        for a, b in zip(bounds, [*bounds[1:], len(text)], strict=True):
+            section = section_at(list(sections), a)
+            for span in self._split(text[a:b], name):
+                spans.append(TextSpan(span.text, a + span.start, a + span.end, section))
+        return spans
+
+    def _split(self, text: str, name: str) -> list[TextSpan]:
+        spans: list[TextSpan] = []
+        if not text.strip():
+            return spans
         cursor = 0
         for piece in self._splitter.split_text(text):
             start = text.find(piece, cursor)

@@ -27,6 +27,7 @@ from askai.index.embedder import Embedder
 from askai.index.store import Chunk, DocumentRecord, SentenceKey, VectorStore, sentence_spans
 from askai.ingest.chunking import Chunker
 from askai.ingest.loaders import SUPPORTED_SUFFIXES, load_file
+from askai.ingest.structure import PATH_SEPARATOR
 from askai.types import IngestFailure, IngestReport
 
 EMBED_BATCH_CHUNKS = 256  # chunks embedded together across documents
@@ -122,7 +123,7 @@ def ingest_files(
                 continue
             by_hash[digest] = source.doc_id
             try:
-                spans = chunker.split(loaded.text, name=source.shown)
+                spans = chunker.split(loaded.text, name=source.shown, sections=loaded.sections)
             except IngestError as exc:
                 report.failed.append(IngestFailure(source.shown, exc.reason))
                 continue
@@ -155,9 +156,16 @@ def _write(
         [chunk_sentences(item.source.doc_id, s.text, s.start) for s in item.spans]
         for item in batch
     ]
-    unique = list(dict.fromkeys(k for doc in per_chunk for keys in doc for k in keys))
-    texts = {item.source.doc_id: item.text for item in batch}
-    vectors = embedder.embed_documents([texts[d][a:b] for d, a, b in unique])
+    # a sentence is embedded with the heading it sits under ("str.split(...): The default is
+    # -1."): on its own it often does not say what it is about
+    framed: dict[SentenceKey, str] = {}
+    for item, chunk_keys in zip(batch, per_chunk, strict=True):
+        for span, keys in zip(item.spans, chunk_keys, strict=True):
+            for key in keys:
+                framed.setdefault(key, sentence_for_embedding(item.text[key[1]:key[2]],
+                                                              span.section))
+    unique = list(framed)
+    vectors = embedder.embed_documents([framed[k] for k in unique])
     by_key = dict(zip(unique, vectors, strict=True))
     # One store call per step for the whole batch; the record of every document in it is
     # "pending" until all of its chunks and sentences are written, so a crash anywhere in between
@@ -165,7 +173,8 @@ def _write(
     records, chunks, chunk_vectors, keys = [], [], [], []
     for item, chunk_keys in zip(batch, per_chunk, strict=True):
         chunks += [
-            Chunk(item.source.doc_id, i, s.text, s.start, s.end, item.title, item.sha256)
+            Chunk(item.source.doc_id, i, s.text, s.start, s.end, item.title, item.sha256,
+                  s.section)
             for i, s in enumerate(item.spans)
         ]
         chunk_vectors += [_mean(ks, by_key, embedder.dimension) for ks in chunk_keys]
@@ -186,6 +195,13 @@ def _write(
     store.put_documents([replace(r, status="ready") for r in records])
     report.documents += len(records)
     report.chunks += len(chunks)
+
+
+def sentence_for_embedding(sentence: str, section: str) -> str:
+    """What is embedded for a sentence: the innermost heading of its section, then the sentence
+    (the sentence alone where it has no section)."""
+    leaf = section.rsplit(PATH_SEPARATOR, 1)[-1][:80] if section else ""
+    return f"{leaf}: {sentence}" if leaf and leaf != sentence else sentence
 
 
 def _mean(keys: list[SentenceKey], vectors: dict[SentenceKey, np.ndarray], dim: int) -> np.ndarray:

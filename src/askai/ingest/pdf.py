@@ -1,0 +1,263 @@
+"""PDF by page and paragraph (pdfminer.six's layout analysis), with the outline as headings.
+
+- pdfminer groups each page's characters into text boxes (paragraphs, headings, code blocks);
+  a box's lines are joined into one paragraph (a word hyphenated at a line end is joined, as
+  pdftotext does), except in code set in a typewriter font, whose lines are kept. Tables of
+  contents (dot leaders) and glyphs without a character (``(cid:13)``) are left out.
+- Running headers and footers (the same text at the top or bottom of many pages, page numbers
+  folded) and bare page numbers are dropped: they are not content, and a page number is not a
+  fact about anything.
+- The document outline (bookmarks) gives the headings: each entry opens a section at its box on
+  its page (or at the page's start when its title is not found there), nested by outline depth.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from askai.errors import IngestError
+from askai.ingest.structure import TextBuilder
+
+_UNMAPPED = re.compile(r"\(cid:\d+\)")  # a glyph the PDF gives no character for
+_ENDS = (".", ":", ";", "!", "?")
+_LEADERS = re.compile(r"(?:\.\s?){4,}")  # a table of contents' dot leaders
+_CODE_FONT = re.compile(r"mono|courier|cmtt|typewriter|consol|code|sfmt|lmmono|inconsolata", re.I)
+
+
+@dataclass
+class _Line:
+    text: str
+    x0: float
+    x1: float
+    y: float  # vertical centre, from the page's top edge
+
+
+@dataclass
+class _Box:
+    lines: list[_Line]
+    top: float  # distance from the page's top edge
+    bottom: float
+    x0: float
+    x1: float
+    code: bool
+    table: bool = False
+
+    @property
+    def text(self) -> str:
+        if self.code or self.table:
+            return "\n".join(ln.text for ln in self.lines)
+        return _reflow([ln.text for ln in self.lines])
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"\d+", "#", text.lower()).split())
+
+
+def _reflow(lines: list[str]) -> str:
+    out = ""
+    for ln in lines:
+        ln = ln.strip()
+        if not out:
+            out = ln
+        elif out.endswith("-") and ln[:1].islower() and out[-2:-1].isalpha():
+            out = out[:-1] + ln  # a word hyphenated at the line end (as pdftotext joins it)
+        else:
+            out += " " + ln
+    return out
+
+
+def _box(box: object, height: float) -> _Box | None:
+    from pdfminer.layout import LTChar, LTTextLine
+
+    lines: list[_Line] = []
+    fonts: Counter[bool] = Counter()
+    for line in box:  # type: ignore[attr-defined]
+        if not isinstance(line, LTTextLine):
+            continue
+        text = _UNMAPPED.sub("", line.get_text()).rstrip()
+        if text.strip():
+            lines.append(_Line(text, line.x0, line.x1, height - (line.y0 + line.y1) / 2))
+        for ch in line:
+            if isinstance(ch, LTChar) and not ch.get_text().isspace():
+                fonts[bool(_CODE_FONT.search(ch.fontname))] += 1
+    if not lines:
+        return None
+    return _Box(lines, height - box.y1, height - box.y0, box.x0, box.x1,  # type: ignore[attr-defined]
+                code=fonts[True] > fonts[False])
+
+
+def _tables(boxes: list[_Box]) -> list[_Box]:
+    """Columns of a table that the layout analysis cut into side-by-side boxes (short lines,
+    overlapping vertically, apart horizontally) are joined back into rows: each row's cells, left
+    to right, joined by `` | `` — so "hypergeometric | hyper | m, n, k" stays one unit."""
+    def columnar(b: _Box) -> bool:
+        return len(b.lines) >= 3 and sum(len(ln.text) for ln in b.lines) / len(b.lines) < 40
+
+    out: list[_Box] = []
+    used: set[int] = set()
+    for i, b in enumerate(boxes):
+        if i in used:
+            continue
+        group = [b]
+        if columnar(b):
+            for j in range(i + 1, len(boxes)):
+                c = boxes[j]
+                if j in used or not (columnar(c) or len(c.lines) >= 3):
+                    continue
+                overlap = min(b.bottom, c.bottom) - max(b.top, c.top)
+                apart = all(c.x0 >= g.x1 or c.x1 <= g.x0 for g in group)
+                if apart and overlap > 0.5 * min(b.bottom - b.top, c.bottom - c.top):
+                    group.append(c)
+                    used.add(j)
+        if len(group) == 1:
+            out.append(b)
+            continue
+        lines = sorted((ln for g in group for ln in g.lines), key=lambda ln: ln.y)
+        rows: list[list[_Line]] = []
+        for ln in lines:
+            if rows and abs(rows[-1][0].y - ln.y) < 3.0:
+                rows[-1].append(ln)
+            else:
+                rows.append([ln])
+        merged = [
+            _Line(" | ".join(c.text.strip() for c in sorted(r, key=lambda ln: ln.x0)),
+                  min(c.x0 for c in r), max(c.x1 for c in r), r[0].y)
+            for r in rows
+        ]
+        out.append(_Box(merged, min(g.top for g in group), max(g.bottom for g in group),
+                        min(g.x0 for g in group), max(g.x1 for g in group), code=False,
+                        table=True))
+    return out
+
+
+def _pages(data: bytes) -> list[list[_Box]]:
+    from pdfminer.high_level import extract_pages
+    from pdfminer.layout import LAParams, LTTextContainer
+
+    pages = []
+    # char_margin 3 (default 2): justified lines with wide word gaps stay one line
+    for layout in extract_pages(io.BytesIO(data), laparams=LAParams(char_margin=3.0)):
+        boxes = [
+            b for el in layout if isinstance(el, LTTextContainer)
+            and (b := _box(el, layout.height)) is not None
+        ]
+        pages.append(_tables(boxes))
+    return pages
+
+
+def _furniture(pages: list[list[_Box]]) -> set[str]:
+    """Normalised texts of running headers and footers: one of the two top-most or bottom-most
+    boxes of a page whose text (digits folded) recurs there on at least 3 pages."""
+    edge: Counter[str] = Counter()
+    for boxes in pages:
+        if not boxes:
+            continue
+        by_top = sorted(boxes, key=lambda b: b.top)
+        edge.update({_norm(b.text) for b in by_top[:2] + by_top[-2:]})
+    need = 3
+    return {t for t, n in edge.items() if n >= need}
+
+
+def _outline(reader: object) -> dict[int, list[tuple[int, str]]]:
+    """Outline entries by 0-based page: ``(depth, title)`` in outline order."""
+    found: dict[int, list[tuple[int, str]]] = {}
+
+    def walk(entries: list, depth: int) -> None:
+        for entry in entries:
+            if isinstance(entry, list):
+                walk(entry, depth + 1)
+                continue
+            try:
+                page = reader.get_destination_page_number(entry)  # type: ignore[attr-defined]
+            except Exception:  # noqa: BLE001 - a broken bookmark is skipped, not fatal
+                continue
+            title = " ".join(str(getattr(entry, "title", "") or "").split())
+            if title and page is not None and page >= 0:
+                found.setdefault(page, []).append((depth, title))
+
+    try:
+        walk(reader.outline, 1)  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - no or unreadable outline: no headings
+        return {}
+    return found
+
+
+def load_pdf(path: Path, data: bytes) -> tuple[str, str, list]:
+    """``(text, title, sections)`` of a PDF."""
+    from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
+    from pdfminer.pdfparser import PDFSyntaxError
+    from pdfminer.psparser import PSException
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    if not data.startswith(b"%PDF"):
+        raise IngestError(path, "is not a PDF file (no %PDF header); it may be corrupt")
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise IngestError(path, "is encrypted with a password; save an unprotected copy")
+        title = str((reader.metadata or {}).get("/Title") or "").strip()
+        outline = _outline(reader)
+        pages = _pages(data)
+    except (PDFPasswordIncorrect, PDFEncryptionError) as exc:
+        raise IngestError(path, "is encrypted with a password; save an unprotected copy") from exc
+    except (PyPdfError, PDFSyntaxError, PSException, ValueError, KeyError, TypeError,
+            OSError, AssertionError) as exc:
+        raise IngestError(path, f"is a corrupt PDF ({type(exc).__name__}: {exc})") from exc
+    furniture = _furniture(pages)
+    builder = TextBuilder()
+    pending = ""  # a paragraph that may go on in the next box (past a page or column break)
+
+    def flush() -> None:
+        nonlocal pending
+        if pending:
+            builder.block(pending)
+        pending = ""
+
+    for number, boxes in enumerate(pages):
+        entries = list(outline.get(number, []))
+        for box in boxes:
+            text = box.text
+            norm = _norm(text)
+            if norm in furniture or re.fullmatch(r"[#ivxlc]+", norm) or _is_toc(text):
+                continue
+            hit = next((e for e in entries if _same_heading(e[1], text)), None)
+            if hit is not None:
+                flush()
+                # entries listed before the one found open at this point too (not found alone)
+                for depth, heading in entries[: entries.index(hit)]:
+                    builder.heading(depth, heading, show=False)
+                entries = entries[entries.index(hit) + 1:]
+                builder.heading(hit[0], text)
+                continue
+            if box.code or box.table:
+                flush()
+                builder.block(text)
+            elif pending and text[:1].islower() and not pending.rstrip().endswith(_ENDS):
+                pending = _reflow([pending, text])
+            else:
+                flush()
+                pending = text
+        if entries:  # not found on the page: they open where the page ends
+            flush()
+        for depth, heading in entries:
+            builder.heading(depth, heading, show=False)
+    flush()
+    return builder.text(), title, builder.sections()
+
+
+def _is_toc(text: str) -> bool:
+    """A box of table-of-contents lines (titles, dot leaders, page numbers): it only repeats
+    the headings, and would match every question about them."""
+    leaders = sum(len(m.group(0)) for m in _LEADERS.finditer(text))
+    return leaders > 0.25 * len(text)
+
+
+def _same_heading(title: str, text: str) -> bool:
+    a = " ".join(title.lower().split())
+    b = " ".join(text.lower().split())
+    return len(b) <= len(a) + 12 and (b == a or b.endswith(a) or a.endswith(b) and len(b) > 3)
