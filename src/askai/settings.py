@@ -119,7 +119,7 @@ class RetrievalSettings(_Section):
         1800, ge=100, description="evidence characters put in the prompt (at least one passage)"
     )
     max_unit_chars: int = Field(
-        600, ge=0,
+        400, ge=0,
         description="evidence units: a sentence chosen for the prompt brings its whole paragraph "
         "(list item, table row) when the paragraph is at most this long (0: sentences only)",
     )
