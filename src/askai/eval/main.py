@@ -32,6 +32,24 @@ def model_fingerprint(llm: Any) -> str:
     return _fingerprint(str(path), st.st_size, st.st_mtime_ns)
 
 
+_JUDGE_CONTEXTS: dict[int, Any] = {}
+
+
+def judge_llm(llm: Any) -> Any:
+    """The model the eval's claim judge asks: for llama.cpp, the same weights in a context of its
+    own, so judging a claim does not evict the answer prompt's cached system prompt (which would
+    add its prompt processing to the next answer's measured time to first token)."""
+    from askai.llm.llamacpp import LlamaCppLLM
+
+    if not isinstance(llm, LlamaCppLLM):
+        return llm
+    if id(llm) not in _JUDGE_CONTEXTS:
+        _JUDGE_CONTEXTS[id(llm)] = LlamaCppLLM(
+            llm.model_path, n_ctx=min(llm.n_ctx, 2048), n_threads=llm.n_threads
+        )
+    return _JUDGE_CONTEXTS[id(llm)]
+
+
 def evaluate(
     engine: Engine,
     set_path: Path,
@@ -58,7 +76,7 @@ def evaluate(
     out_dir = results_root / label
     judge = None
     if use_judge:
-        judge = Judge(engine.llm, model_fingerprint(engine.llm),
+        judge = Judge(judge_llm(engine.llm), model_fingerprint(engine.llm),
                       judge_cache or results_root / "judge_cache.jsonl")
     if report_only:
         stored = {name: load_rows(out_dir / f"{name}.jsonl")
