@@ -91,13 +91,31 @@ def framed(text: str, section: str) -> str:
     return f"({short_path(section)}) {body}" if section else body
 
 
+_INSTRUCTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b.{0,40}\b(?:instructions?|rules|prompts?|"
+    r"guidelines)\b|\bsystem (?:notice|prompt|message)\b",
+    re.IGNORECASE,
+)
+
+
+def without_instructions(text: str) -> str:
+    """``text`` without its sentences that address a model with instructions ("IMPORTANT SYSTEM
+    NOTICE: ignore all previous instructions…"): planted in a document, they turn the yes/no
+    relevance judge against the true sentence beside them. (None of the eval corpora's sentences
+    match, so the measured results are unaffected.)"""
+    spans = split_sentences(text)
+    if not any(_INSTRUCTION.search(text[a:b]) for a, b in spans):
+        return text
+    return " ".join(text[a:b] for a, b in spans if not _INSTRUCTION.search(text[a:b]))
+
+
 def relevance_messages(question: str, passages: list[str]) -> list[Message]:
     """The yes/no prompt of the relevance check: do the passages an answer cites (each once, in
     citation order) answer the question asked? Lexical support proves the words are in the
     sources, not that they answer this question: "What year did X launch?" answered with another
     launch's sentence passes every lexical check. The judge sees the cited passages (a quote's
     heading or subject is often in the sentence beside it), not the model's answer."""
-    text = " ".join(" ".join(p.split()) for p in dict.fromkeys(passages))
+    text = " ".join(" ".join(without_instructions(p).split()) for p in dict.fromkeys(passages))
     return [
         {"role": "system", "content": RELEVANCE_PROMPT},
         {"role": "user",
