@@ -100,7 +100,15 @@ def test_combined_report_pools_corpora(tmp_path: Path) -> None:
         "one": {"askai": [row("answerable", True, False), row("unanswerable", False, True)]},
         "two": {"askai": [row("answerable", False, True), row("answerable", True, False)]},
     }
-    md = write_combined(tmp_path, rows, {"one": "first", "two": "second"})
+    tradeoffs = {
+        "one": {"relevance": [{"min_relevance": 0.4, "correct": 1.0, "false_refusal": 0.0,
+                               "hallucinated": 1.0}]},
+        "two": {"relevance": [{"min_relevance": 0.4, "correct": 0.5, "false_refusal": 0.5,
+                               "hallucinated": 0.0}]},
+    }
+    md = write_combined(tmp_path, rows, {"one": "first", "two": "second"}, tradeoffs)
+    # pooled: correct (1×1 + 0.5×2)/3, false refusals (0 + 0.5×2)/3, hallucinated 1/1
+    assert "| 0.4 | 100 / 0 / 100 | 50 / 50 / 0 | 66.7 / 33.3 / 100.0 |" in md
     assert "| metric | one askai | two askai | all askai |" in md
     correct = next(line for line in md.splitlines() if line.startswith("| Correct"))
     assert correct.split("|")[2].strip().startswith("100.0%")

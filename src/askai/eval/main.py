@@ -177,7 +177,10 @@ def evaluate_corpora(
             askai=askai,
         )
     combined = {name: r["rows"] for name, r in per_corpus.items()}
-    md = write_combined(results_root / label, combined, {c.name: c.title for c in chosen})
+    tradeoffs = {name: r["meta"]["tradeoff"] for name, r in per_corpus.items()
+                 if r["meta"].get("tradeoff")}
+    md = write_combined(results_root / label, combined, {c.name: c.title for c in chosen},
+                        tradeoffs)
     return {"corpora": {n: {"meta": r["meta"], "systems": r["systems"]}
                         for n, r in per_corpus.items()}}, md
 

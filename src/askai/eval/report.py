@@ -192,10 +192,12 @@ COMBINED = HEADLINE + [("gold_doc_cited", "Gold document cited, correct answers"
 
 
 def write_combined(
-    out_dir: Path, rows: dict[str, dict[str, list[dict[str, Any]]]], titles: dict[str, str]
+    out_dir: Path, rows: dict[str, dict[str, list[dict[str, Any]]]], titles: dict[str, str],
+    tradeoffs: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     """One table over several corpora: ``rows[corpus][system]``; the last columns pool every
-    corpus's rows (each item counted once)."""
+    corpus's rows (each item counted once). ``tradeoffs[corpus]`` (askai's refusal trade-off
+    replayed at other relevance thresholds) adds a table per corpus and pooled."""
     systems = list(dict.fromkeys(s for by_system in rows.values() for s in by_system))
     groups = dict(rows)
     if len(rows) > 1:
@@ -223,9 +225,47 @@ def write_combined(
             lat = summaries[c]["latency"].get(key)
             cells.append(f"{lat['p50']:.2f} s" if lat else "—")
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    if tradeoffs:
+        lines += _pooled_tradeoff(rows, tradeoffs)
     md = "\n".join(lines) + "\n"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.md").write_text(md, encoding="utf-8")
     (out_dir / "report.json").write_text(json.dumps(
         {f"{c}/{s}": v for (c, s), v in summaries.items()}, indent=2) + "\n", encoding="utf-8")
     return md
+
+
+def _pooled_tradeoff(
+    rows: dict[str, dict[str, list[dict[str, Any]]]], tradeoffs: dict[str, dict[str, Any]]
+) -> list[str]:
+    """askai's correct / false refusals / hallucinated answers per relevance threshold, per
+    corpus and pooled (rates weighted by each corpus's answerable and unanswerable counts)."""
+    corpora = [c for c in tradeoffs if tradeoffs[c].get("relevance")]
+    if not corpora:
+        return []
+    counts = {
+        c: (sum(r["kind"] == "answerable" for r in rows[c].get("askai", [])),
+            sum(r["kind"] == "unanswerable" for r in rows[c].get("askai", [])))
+        for c in corpora
+    }
+    lines = ["", "Refusal trade-off: askai's answers replayed at other relevance thresholds "
+             "(correct / false refusals / hallucinated answers):", "",
+             "| min relevance | " + " | ".join(corpora) + " | pooled |",
+             "|---|" + "---|" * (len(corpora) + 1)]
+    thresholds = [p["min_relevance"] for p in tradeoffs[corpora[0]]["relevance"]]
+    for i, t in enumerate(thresholds):
+        cells, pooled = [], [0.0, 0.0, 0.0]
+        for c in corpora:
+            p = tradeoffs[c]["relevance"][i]
+            n_ans, n_un = counts[c]
+            cells.append(f"{100 * p['correct']:.0f} / {100 * p['false_refusal']:.0f} / "
+                         f"{100 * p['hallucinated']:.0f}")
+            pooled[0] += p["correct"] * n_ans
+            pooled[1] += p["false_refusal"] * n_ans
+            pooled[2] += p["hallucinated"] * n_un
+        n_ans = sum(a for a, _ in counts.values()) or 1
+        n_un = sum(u for _, u in counts.values()) or 1
+        cells.append(f"{100 * pooled[0] / n_ans:.1f} / {100 * pooled[1] / n_ans:.1f} / "
+                     f"{100 * pooled[2] / n_un:.1f}")
+        lines.append(f"| {t:.1f} | " + " | ".join(cells) + " |")
+    return lines
