@@ -31,10 +31,7 @@ def main() -> None:
     results = {}
     for corpus in corpora(args.corpora):
         docs = corpus.prepare()
-        cs = settings.model_copy(update={
-            "store": settings.store.model_copy(update={"path": corpus.index}),
-            "ingest": settings.ingest.model_copy(update={"paths": [docs]}),
-        })
+        cs = corpus.settings(settings, docs)
         engine = Engine(cs, embedder=embedder)
         report = engine.ingest(prune=True, progress=False)
         items = locate_evidence(

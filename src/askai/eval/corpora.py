@@ -19,6 +19,7 @@ from pathlib import Path
 from askai.errors import ConfigError
 from askai.eval.dataset import Evidence, Item
 from askai.grounding import fold
+from askai.settings import Settings
 
 WORK = Path("eval/.work")
 
@@ -37,6 +38,13 @@ class EvalCorpus:
     @property
     def index(self) -> Path:
         return WORK / "index" / self.name
+
+    def settings(self, settings: Settings, documents: Path) -> Settings:
+        """``settings`` pointed at this corpus: its own index, ``documents`` as what is ingested."""
+        return settings.model_copy(update={
+            "store": settings.store.model_copy(update={"path": self.index}),
+            "ingest": settings.ingest.model_copy(update={"paths": [documents]}),
+        })
 
     def prepare(self) -> Path:
         """Copy the manifest's files from the installed package into :attr:`documents` (only

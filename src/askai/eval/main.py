@@ -158,10 +158,7 @@ def evaluate_corpora(
     per_corpus: dict[str, dict[str, Any]] = {}
     for corpus in chosen:
         docs = corpus.prepare()
-        cs = settings.model_copy(update={
-            "store": settings.store.model_copy(update={"path": corpus.index}),
-            "ingest": settings.ingest.model_copy(update={"paths": [docs]}),
-        })
+        cs = corpus.settings(settings, docs)
         engine = Engine(cs, embedder=embedder, llm=llm)
         if not report_only and askai:  # (the baseline alone only reads askai's index, for the
             # gold quotes' offsets: it may run beside a process that writes it)
