@@ -249,3 +249,17 @@ def test_the_relevance_judge_does_not_read_planted_instructions() -> None:
     assert "HACKED" not in user and "every June" in user
     plain = "Developers can act as a server. Ignore case with re.I."
     assert without_instructions(plain) == plain
+
+
+def test_an_answer_that_adds_only_a_literal_is_not_a_restatement() -> None:
+    """"Which mode…? — The mode … is 'x'." uses only the question's words, plus the literal that
+    answers it: kept, and only when the cited passage has that literal."""
+    text = "'x' open for exclusive creation, failing if the file already exists"
+    passages = [Passage("functions.html", "F", text, 0, len(text), 1.0, section="open()")]
+    question = "Which open() mode creates a file but fails if it already exists?"
+    cited = cite("The open() mode that creates a file but fails if it already exists is 'x' [1].",
+                 passages, question=question)
+    assert not cited.refused and cited.citations[0].quote == text
+    wrong = cite("The open() mode that creates a file but fails if it already exists is 'w' [1].",
+                 passages, question=question)
+    assert wrong.refused and "identifiers not in the evidence: w" in wrong.sentences[0].reason

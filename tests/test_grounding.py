@@ -112,7 +112,9 @@ def test_one_shared_word_is_not_support() -> None:
 
 def test_a_number_before_a_comma_is_still_that_number() -> None:
     assert "2030" in content_words("a global leader in AI by 2030, providing funding")
-    assert "106,000" in content_words("over 106,000 beds")  # thousands separators stay
+    # thousands separators and a zero decimal are spellings of one number
+    assert content_words("over 106,000 beds") == content_words("over 106000 beds")
+    assert numbers("timeout=5.0") == numbers("5 seconds") == {"5"}
     evidence = "The plan aims to make China a global leader in AI by 2030, with funding."
     assert check_claim("By 2030.", evidence, question="By what year does the plan aim?").supported
 
@@ -150,3 +152,74 @@ def test_identifiers_must_be_there_verbatim() -> None:
     # an identifier the question supplies is framing, not a claim
     assert check_claim("The limit can be raised with it up to a platform maximum, sys.getsizeof.",
                        evidence, question="What does sys.getsizeof do?").missing_identifiers == ()
+
+
+def test_inflections_share_a_stem() -> None:
+    evidence = "If a timeout occurs, wait_for() cancels the task and raises TimeoutError."
+    claim = "On a timeout the awaited task is cancelled and TimeoutError is raised."
+    assert content_words("cancelled raised") == content_words("cancels raises")
+    assert check_claim(claim, evidence, question="What happens on a timeout?").supported
+
+
+def test_a_numbered_list_marker_is_not_a_sentence() -> None:
+    text = "Follow these steps:\n1. Create the environment.\n2. Activate it."
+    assert _sentences(text) == ["Follow these steps:", "Create the environment.", "Activate it."]
+
+
+def test_literals_are_quoted_code_directives_and_upper_case_names() -> None:
+    from askai.grounding import literal_in, literals
+
+    assert literals("The mode is 'x'; use `next()` with %j and set LANGUAGE, not AI.") == {
+        "x", "next", "%j", "LANGUAGE"}
+    assert literals("It's the library's default.") == set()  # apostrophes are not quotes
+    assert not literal_in("x", "fails if the file already exists")  # not inside a word
+    assert literal_in("x", "'x': open for exclusive creation")
+    assert not literal_in("LANGUAGE", "the message language")  # the variable, not the word
+
+
+def test_a_literal_answer_must_be_in_the_evidence() -> None:
+    question = "Which open() mode creates a file but fails if it already exists?"
+    evidence = "'x' open for exclusive creation, failing if the file already exists"
+    claim = "The open() mode that creates a file but fails if it already exists is 'x'."
+    assert check_claim(claim, evidence, question=question).supported
+    wrong = check_claim(claim.replace("'x'", "'w'"), evidence, question=question)
+    assert not wrong.supported and wrong.missing_identifiers == ("w",)
+
+
+def test_a_version_is_one_number() -> None:
+    assert numbers("built against 11.0.6 or 17.0.1 of Java") == {"11.0.6", "17.0.1"}
+    evidence = "Binary distributions are built against a specific version (e.g. 11.0.6) of Java."
+    assert check_claim("It requires Java 11.", evidence).missing_numbers == ("11",)
+
+
+def test_a_number_repeated_from_the_question_must_be_in_the_evidence() -> None:
+    # a false premise restated: the question's "3.11" is a claim the evidence must make
+    evidence = "Changed in version 3.7: Dictionary order is guaranteed to be insertion order."
+    question = "Since dicts stopped preserving insertion order in 3.11, what should I use?"
+    claim = "Since dicts stopped preserving insertion order in 3.11, use collections.OrderedDict."
+    assert check_claim(claim, evidence, question=question).missing_numbers == ("3.11",)
+    # …unless the passage's heading states it
+    assert "3.11" not in check_claim(claim, evidence, question=question,
+                                     heading="What's New In Python 3.11").missing_numbers
+
+
+def test_an_anchored_claim_may_paraphrase_the_words_around_its_value() -> None:
+    evidence = "Almost always has a limit of 255 chars. Often called varchar."
+    question = "What is the usual length limit of a varchar column?"
+    claim = "The usual length limit of a varchar column is 255 characters."
+    # "characters" is not "chars": half of the new words; the exact value 255 anchors the claim
+    assert not check_claim(claim, evidence, question=question).supported
+    assert check_claim(claim, evidence, question=question, anchored_coverage=0.5).supported
+    # the anchor itself is never relaxed
+    wrong = check_claim(claim.replace("255", "128"), evidence, question=question,
+                        anchored_coverage=0.5)
+    assert not wrong.supported and wrong.missing_numbers == ("128",)
+
+
+def test_the_closest_window_saying_the_opposite_outweighs_a_weaker_agreeing_one() -> None:
+    evidence = ("The cache_size setting is not enabled by default. Its value is read at start-up."
+                " The cache_size setting defaults to 64 entries.")
+    claim = "The cache_size setting is enabled by default."
+    check = check_claim(claim, evidence, question="What about cache_size?", anchored_coverage=0.5)
+    assert not check.supported and check.contradiction
+    assert evidence[check.start : check.end].startswith("The cache_size setting is not enabled")

@@ -10,6 +10,8 @@ from askai.grounding import (
     check_claim,
     content_words,
     has_negation,
+    literal_in,
+    literals,
     split_sentences,
 )
 from askai.ingest.structure import short_path
@@ -161,7 +163,8 @@ class Cited:
 
 
 def cite(
-    raw: str, passages: list[Passage], *, question: str = "", min_coverage: float = 0.6
+    raw: str, passages: list[Passage], *, question: str = "", min_coverage: float = 0.6,
+    anchored_coverage: float | None = None, names_checked: bool = False,
 ) -> Cited:
     """Verify each sentence of ``raw`` against the passages and attach exact quotes.
 
@@ -176,19 +179,22 @@ def cite(
     kept: list[str] = []
     citations: list[Citation] = []
     checks: list[SentenceCheck] = []
-    # a passage's headings frame it as the question does: what they name need not be repeated
-    # in the quoted sentence
-    context = " ".join(f"{p.section} {p.text}" for p in passages)
+    # names the question asks about: exempt from the name check when the caller has already
+    # checked that the documents mention them (the engine refuses questions about names no
+    # document mentions), otherwise only when the retrieved passages mention them
+    context = None if names_checked else " ".join(f"{p.section} {p.text}" for p in passages)
     asked = content_words(question)
     for claim, marker_list in claims_with_citations(raw):
         markers = tuple(marker_list)
         words = content_words(claim)
         if not words:
             continue  # a bare marker or punctuation
-        # (a yes/no question answered "there is no ..." says something new: its negation)
-        if asked and len(words) >= 3 and words <= asked and has_negation(claim) == has_negation(
-            question
-        ):
+        # (a yes/no question answered "there is no ..." says something new: its negation; and
+        # "the mode is 'x'" says something new: a literal the question does not have)
+        new_literals = [x for x in literals(claim) if not literal_in(x, question)]
+        if asked and len(words) >= 3 and words <= asked and not new_literals and has_negation(
+            claim
+        ) == has_negation(question):
             checks.append(SentenceCheck(claim, markers, False, 0.0, "only restates the question"))
             continue
         named = [m for m in markers if 1 <= m <= len(passages)]
@@ -196,8 +202,8 @@ def cite(
         verdict = None
         for m in candidates:
             check = check_claim(
-                claim, passages[m - 1].text, question=f"{question} {passages[m - 1].section}",
-                context=context, min_coverage=min_coverage,
+                claim, passages[m - 1].text, question=question, heading=passages[m - 1].section,
+                context=context, min_coverage=min_coverage, anchored_coverage=anchored_coverage,
             )
             if check.supported:
                 verdict = (m, check)
@@ -205,8 +211,9 @@ def cite(
         if verdict is None:
             best = max(
                 (
-                    check_claim(claim, p.text, question=f"{question} {p.section}",
-                                context=context, min_coverage=min_coverage)
+                    check_claim(claim, p.text, question=question, heading=p.section,
+                                context=context, min_coverage=min_coverage,
+                                anchored_coverage=anchored_coverage)
                     for p in passages
                 ),
                 key=lambda c: c.coverage,

@@ -240,7 +240,8 @@ class Engine:
             yield token
         raw = "".join(parts)
         cited = cite(
-            raw, passages, question=searched, min_coverage=self.settings.retrieval.min_coverage
+            raw, passages, question=searched, min_coverage=self.settings.retrieval.min_coverage,
+            anchored_coverage=self.settings.retrieval.anchored_coverage,
         )
         timings["first_token_s"] = first or 0.0
         relevance = None

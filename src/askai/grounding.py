@@ -18,7 +18,10 @@ import json
 import re
 import threading
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
+
+import Stemmer
 
 # --- sentences --------------------------------------------------------------------------------
 
@@ -49,6 +52,8 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             token = (word.group(1) if word else "").lower().strip("(\"'“")
             if token in _ABBREVIATIONS or re.fullmatch(r"[a-z]", token):
                 continue
+            if re.fullmatch(r"\s*\d{1,2}", line[seg_start : match.start()]):
+                continue  # a numbered list item's "1." is its marker, not a sentence
             after = line[end:].lstrip()
             if after and after[0].islower():
                 continue
@@ -93,18 +98,32 @@ _FOLD = str.maketrans({"‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-
 def fold(text: str) -> str:
     """Plain hyphens and quotes for their typographic variants, character for character."""
     return text.translate(_FOLD)
-_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?:%|nm|s)?")
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)*(?:%|nm|s)?")  # 1,000 3.11 11.0.6 5%
 _NUMBER_WORDS = {
     "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
     "nine": "9", "ten": "10", "twelve": "12", "twenty": "20", "hundred": "100", "thousand": "1000",
 }
 
 
+_STEMMER = Stemmer.Stemmer("english")  # Snowball (Porter 2); one object is not thread-safe
+_STEMMER_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=200_000)
 def _stem(word: str) -> str:
-    for suffix in ("ations", "ation", "ings", "ing", "ies", "ied", "es", "ed", "ly", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: -len(suffix)] + ("y" if suffix in ("ies", "ied") else "")
-    return word
+    """The word's Snowball stem ("cancelled", "cancels" → "cancel"); numbers in one spelling
+    ("5.0" → "5")."""
+    if word[0].isdigit():
+        return _canonical_number(word)
+    with _STEMMER_LOCK:
+        return _STEMMER.stemWord(word)
+
+
+def _canonical_number(number: str) -> str:
+    number = number.replace(",", "")
+    if re.fullmatch(r"\d+\.0+", number):
+        return number.split(".")[0]
+    return number
 
 
 def tokens(text: str) -> list[str]:
@@ -140,7 +159,7 @@ def content_words(text: str) -> set[str]:
 def numbers(text: str) -> set[str]:
     found = {m.group(0).replace(",", "").rstrip("%") for m in _NUMBER.finditer(text)}
     found |= {_NUMBER_WORDS[w] for w in tokens(text) if w in _NUMBER_WORDS}
-    return {n.removesuffix("nm").removesuffix("s") or n for n in found}
+    return {_canonical_number(n.removesuffix("nm").removesuffix("s") or n) for n in found}
 
 
 _ORDINARY_SUFFIX = re.compile(
@@ -185,6 +204,46 @@ def identifiers(text: str) -> set[str]:
             continue  # e.g., i.e., a lone "_" or "/"
         found.add(token)
     return found
+
+
+_LITERAL = re.compile(
+    r"`([^`\n]{1,120})`"  # a code span
+    r"|(?<![\w'\"])['\"]([^'\"\n]{1,40})['\"](?![\w'\"])"  # a quoted string: 'x', "rb", '#'
+    r"|(?<![\w%])(%[A-Za-z])\b"  # a format directive: %j
+    r"|\b([A-Z][A-Z0-9]*_?[A-Z0-9_]*[A-Z0-9])\b"  # an upper-case name: LANGUAGE, R_HOME
+)
+
+
+def _digits(text: str) -> set[str]:
+    """The numbers written in digits ("3.11", not "three")."""
+    return {_canonical_number(m.group(0).rstrip("%")) for m in _NUMBER.finditer(text)}
+
+
+def literals(text: str) -> set[str]:
+    """What a technical answer quotes and must match exactly, case kept: code spans, quoted
+    strings, format directives and upper-case names (``LANGUAGE`` the variable, not the word).
+    A trailing ``()`` of a code span is dropped (```next()``` is the function ``next``)."""
+    found = set()
+    for m in _LITERAL.finditer(fold(text)):
+        code, quoted, directive, upper = m.groups()
+        if upper is not None and len(upper) < 3:
+            continue  # "AI", "US", "OK": too short to be a name one must match exactly
+        literal = (code or quoted or directive or upper).strip()
+        if code is not None:
+            literal = literal.strip("'\"").removesuffix("()")
+        if literal:
+            found.add(" ".join(literal.split()))
+    return found
+
+
+def literal_in(literal: str, text: str) -> bool:
+    """Is ``literal`` in ``text`` as written (white space and typographic quotes folded)?
+    A literal that begins or ends with a letter or digit must not run on into a longer word
+    (``'x'`` is not in "exists")."""
+    haystack = " ".join(fold(text).split())
+    before = r"(?<![\w%])" if re.match(r"[\w%]", literal) else ""
+    after = r"(?!\w)" if re.search(r"\w$", literal) else ""
+    return re.search(before + re.escape(literal) + after, haystack) is not None
 
 
 _NOT_ONLY = re.compile(r"\b(?:not|n't)\s+(?:just|only|merely|simply)\b|n't\s+just", re.I)
@@ -249,28 +308,42 @@ def check_claim(
     evidence: str,
     *,
     question: str = "",
+    heading: str = "",
     context: str | None = None,
     min_coverage: float = 0.6,
+    anchored_coverage: float | None = None,
     max_window: int = 2,
 ) -> ClaimCheck:
     """Is ``claim`` supported by ``evidence``, judged lexically?
 
-    The claim is compared with every window of 1 to ``max_window`` adjacent sentences of the
-    evidence, and the best window is returned (its offsets in ``start``/``end``). In that window:
-    every number and every proper name of the claim must appear; a negation on one side only is a
-    contradiction; at least ``min_coverage`` of the claim's content words (and at least two of
-    them, when it has two) must be there. Given the ``question``, the share is taken of the
-    claim's *new* words instead (those not in the question): echoing the question proves nothing,
-    and the question's own wording need not be in the evidence. Names the question supplies are
-    exempt from the name check only if they occur in ``context`` (all the evidence retrieved for
-    the question, when given): an answer about an entity the documents never mention fails.
+    Exact where technical text must be exact, tolerant where it paraphrases:
+
+    - every number, proper name, identifier (``sys.setrecursionlimit``, ``/var/tmp``) and literal
+      (a code span, a quoted string, ``%j``, ``LANGUAGE``) the claim adds must be in the evidence
+      or its ``heading`` (the passage's heading path) as written; numbers the claim repeats from
+      the ``question`` too (a false premise's "since 3.11" restated is a claim the evidence must
+      make);
+    - the claim is compared with every window of 1 to ``max_window`` adjacent sentences of the
+      evidence, and the best window is returned (its offsets in ``start``/``end``); numbers must
+      be in that window, as must at least ``min_coverage`` of the claim's content words (stemmed;
+      at least two of them when it has two); a negation on one side only is a contradiction;
+    - given the ``question``, the share is taken of the claim's *new* words instead (those not in
+      the question or heading): echoing the question proves nothing, and its wording need not be
+      in the evidence. A claim whose new numbers, identifiers, literals or names are all there
+      (it is *anchored*) needs only ``anchored_coverage`` of its new words (default: the same as
+      ``min_coverage``): the words around an exact value may paraphrase.
+
+    Names the question supplies are exempt from the name check; given ``context`` (all the
+    evidence retrieved), only those that occur in it.
     """
     claim = _ATTRIBUTION.sub("", claim)  # "According to the article, X" claims X
+    framing_text = f"{question} {heading}"
     claim_words = content_words(claim)
-    novel = claim_words - content_words(question) if question else set()
+    novel = claim_words - content_words(question)
+    heading_words = content_words(heading)
     # names and numbers the question itself supplies are the reader's framing, not new claims
-    claim_numbers = numbers(claim) - numbers(question)
-    exempt = {w.lower() for w in re.findall(r"[A-Za-z0-9]+", fold(question))}
+    claim_numbers = numbers(claim) - numbers(framing_text)
+    exempt = {w.lower() for w in re.findall(r"[A-Za-z0-9]+", fold(framing_text))}
     if context is not None:
         exempt &= _bare_words(context)
     claim_names = proper_names(claim) - exempt
@@ -281,35 +354,46 @@ def check_claim(
     missing_names = tuple(
         sorted(n for n in claim_names if n not in evidence_lower and _stem(n) not in evidence_words)
     )
-    # identifiers (setting, function and file names, paths, options) must be there verbatim, in
-    # the same passage: paraphrase tolerance is for the words around them
-    framing = fold(question).lower()
+    # identifiers (setting, function and file names, paths, options) and literals must be there
+    # verbatim, in the same passage: paraphrase tolerance is for the words around them
+    framing = fold(framing_text).lower()
+    new_identifiers = {i for i in identifiers(claim) if i not in framing}
+    new_literals = {x for x in literals(claim) if not literal_in(x, framing_text)}
     missing_identifiers = tuple(sorted(
-        i for i in identifiers(claim) if i not in evidence_lower and i not in framing
+        [i for i in new_identifiers if i not in evidence_lower]
+        + [x for x in new_literals if not literal_in(x, f"{evidence}\n{heading}")]
     ))
+    # a number the claim repeats from the question must be in the passage or its heading too
+    passage_numbers = numbers(f"{evidence}\n{heading}")
+    repeated = sorted(n for n in _digits(claim) & _digits(question) if n not in passage_numbers)
+    anchored = bool(claim_numbers or new_identifiers or new_literals or claim_names)
+    threshold = min_coverage
+    if anchored and anchored_coverage is not None:
+        threshold = min(min_coverage, anchored_coverage)
     best: ClaimCheck | None = None
+    closest: ClaimCheck | None = None
     for i in range(len(spans)):
         for j in range(i, min(len(spans), i + max_window)):
             start, end = spans[i][0], spans[j][1]
             window = evidence[start:end]
-            words = content_words(window)
-            matched = len(claim_words & words)
-            coverage = matched / len(claim_words) if claim_words else 0.0
-            if novel:  # what the claim adds to the question must be in the evidence
-                coverage = len(novel & words) / len(novel)
+            words = content_words(window) | heading_words
+            measured = novel or claim_words  # what the claim adds must be in the evidence
+            coverage = len(measured & words) / len(measured) if measured else 0.0
+            matched = len(claim_words & words)  # its subject must stand beside it
             window_numbers = numbers(window)
+            missing_numbers = [n for n in claim_numbers if n not in window_numbers] + repeated
             check = ClaimCheck(
                 supported=False,
                 coverage=coverage,
-                missing_numbers=tuple(sorted(n for n in claim_numbers if n not in window_numbers)),
+                missing_numbers=tuple(sorted(set(missing_numbers))),
                 missing_names=missing_names,
                 missing_identifiers=missing_identifiers,
-                contradiction=coverage >= min_coverage and claim_negated != has_negation(window),
+                contradiction=coverage >= threshold and claim_negated != has_negation(window),
                 start=start,
                 end=end,
             )
             ok = (
-                coverage >= min_coverage
+                coverage >= threshold
                 and matched >= min(2, len(claim_words))
                 and not check.missing_numbers
                 and not check.missing_names
@@ -320,7 +404,13 @@ def check_claim(
                 check = replace(check, supported=True)
             if best is None or _rank(check) > _rank(best):
                 best = check
-    assert best is not None
+            if closest is None or check.coverage > closest.coverage:
+                closest = check
+    assert best is not None and closest is not None
+    # the window that matches the claim most closely says the opposite: a weaker window that
+    # happens to agree does not outweigh it ("T and F are reserved" against "… are not reserved")
+    if best.supported and closest.contradiction and closest.coverage > best.coverage:
+        return closest
     return best
 
 

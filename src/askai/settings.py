@@ -128,6 +128,12 @@ class RetrievalSettings(_Section):
         description="answer-time verification: share of a sentence's content words its cited "
         "evidence must hold (with every number and name); lower answers more, refuses less",
     )
+    anchored_coverage: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="answer-time verification of a sentence whose new numbers, identifiers, "
+        "quoted literals and names are all in its evidence verbatim: the share of its other new "
+        "words that must be there too (the words around an exact value may paraphrase)",
+    )
     min_relevance: float = Field(
         0.4, ge=0.0, le=1.0,
         description="answer-time relevance check: the model's probability that the passages an "

@@ -113,8 +113,10 @@ def evaluate(
     if "askai" in rows:
         from askai.eval.tradeoff import tradeoff
 
-        curve = tradeoff(rows["askai"], items, min_coverage=engine.settings.retrieval.min_coverage,
-                         min_relevance=engine.settings.retrieval.min_relevance)
+        retrieval = engine.settings.retrieval
+        curve = tradeoff(rows["askai"], items, min_coverage=retrieval.min_coverage,
+                         min_relevance=retrieval.min_relevance,
+                         anchored_coverage=retrieval.anchored_coverage)
     llm = engine.llm
     meta = {
         "label": label, "set": str(set_path),

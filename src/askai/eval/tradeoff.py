@@ -22,7 +22,8 @@ RELEVANCE_THRESHOLDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 def replay(
-    row: dict[str, Any], min_coverage: float, min_relevance: float = 0.0
+    row: dict[str, Any], min_coverage: float, min_relevance: float = 0.0,
+    anchored_coverage: float | None = None,
 ) -> tuple[bool, str]:
     """(refused, text) of the row's raw answer verified at ``min_coverage`` and, when the row has
     a relevance probability, ``min_relevance`` (a row answered without the relevance check keeps
@@ -34,7 +35,8 @@ def replay(
                 score=p["score"], section=p.get("section", ""))
         for p in row["passages"]
     ]
-    cited = cite(row["raw_text"], passages, question=row["searched"], min_coverage=min_coverage)
+    cited = cite(row["raw_text"], passages, question=row["searched"], min_coverage=min_coverage,
+                 anchored_coverage=anchored_coverage)
     relevance = row.get("relevance")
     if cited.refused or (relevance is not None and relevance < min_relevance):
         return True, ""
@@ -43,15 +45,15 @@ def replay(
 
 def _point(
     answerable: list[dict[str, Any]], unanswerable: list[dict[str, Any]], by_id: dict[str, Item],
-    min_coverage: float, min_relevance: float,
+    min_coverage: float, min_relevance: float, anchored_coverage: float | None = None,
 ) -> dict[str, float]:
     correct = refused_ok = answered_bad = 0
     for r in answerable:
-        refused, text = replay(r, min_coverage, min_relevance)
+        refused, text = replay(r, min_coverage, min_relevance, anchored_coverage)
         refused_ok += refused
         correct += (not refused) and contains_facts(text, by_id[r["id"]].facts)
     for r in unanswerable:
-        answered_bad += not replay(r, min_coverage, min_relevance)[0]
+        answered_bad += not replay(r, min_coverage, min_relevance, anchored_coverage)[0]
     return {
         "min_coverage": min_coverage, "min_relevance": min_relevance,
         "correct": correct / max(1, len(answerable)),
@@ -64,6 +66,7 @@ def tradeoff(
     rows: Sequence[dict[str, Any]], items: Sequence[Item], *, min_coverage: float = 0.6,
     min_relevance: float = 0.0, thresholds: Sequence[float] = THRESHOLDS,
     relevance_thresholds: Sequence[float] = RELEVANCE_THRESHOLDS,
+    anchored_coverage: float | None = None,
 ) -> dict[str, list[dict[str, float]]]:
     """Correct, false-refusal and hallucinated-answer rates (0..1): per coverage threshold at
     the run's relevance threshold, and per relevance threshold at the run's coverage threshold."""
@@ -72,9 +75,9 @@ def tradeoff(
     answerable = [r for r in usable if by_id[r["id"]].answerable]
     unanswerable = [r for r in usable if not by_id[r["id"]].answerable]
     return {
-        "coverage": [_point(answerable, unanswerable, by_id, t, min_relevance)
+        "coverage": [_point(answerable, unanswerable, by_id, t, min_relevance, anchored_coverage)
                      for t in thresholds],
-        "relevance": [_point(answerable, unanswerable, by_id, min_coverage, t)
+        "relevance": [_point(answerable, unanswerable, by_id, min_coverage, t, anchored_coverage)
                       for t in relevance_thresholds]
         if any(r.get("relevance") is not None for r in usable) else [],
     }
