@@ -48,9 +48,10 @@ def test_every_kind_of_bad_file_at_once(engine: Engine, docs: Path) -> None:
     assert "vanished" in failures["dangling.txt"]
     # the Chinese file decoded and was ingested; nothing already indexed was lost
     assert report.documents == 1 and engine.store.count() > before
-    assert "芯片" in engine.document_text("zh.txt")
+    zh = (docs / "zh.txt").resolve().as_posix()  # a document is its file's path
+    assert "芯片" in engine.document_text(zh)
     hits = engine.store.search(engine.embedder.embed_query("芯片出口管制"), 3)
-    assert any(h.chunk.doc_id == "zh.txt" for h in hits)
+    assert any(h.chunk.doc_id == zh for h in hits)
     for record in engine.documents():
         assert len(engine.store.chunks_of(record.doc_id)) == record.chunks
 

@@ -8,6 +8,10 @@ from askai.ingest.chunking import Chunker
 from .conftest import CORPUS
 
 
+def _id(path: Path) -> str:
+    return path.resolve().as_posix()
+
+
 def _chunk_ids(engine: Engine, doc_id: str) -> list[str]:
     return [c.id for c in engine.store.chunks_of(doc_id)]
 
@@ -17,12 +21,14 @@ def test_ingest_indexes_every_document_with_exact_offsets(engine: Engine, docs: 
     assert report.ok, report.failed
     assert report.documents == 3 and report.chunks >= 3
     assert engine.store.count() == report.chunks
+    # a document is identified by its file's absolute path
     records = {d.doc_id: d for d in engine.documents()}
-    assert set(records) == {"lighthouse.txt", "bakery.md", "page.html"}
+    assert set(records) == {_id(docs / n) for n in ("lighthouse.txt", "bakery.md", "page.html")}
+    records = {Path(k).name: r for k, r in records.items()}
     assert records["bakery.md"].title == "Orvale Bakery"
     assert records["page.html"].title == "Glass Frogs"
-    for doc_id, record in records.items():
-        chunks = engine.store.chunks_of(doc_id)
+    for record in records.values():
+        chunks = engine.store.chunks_of(record.doc_id)
         assert len(chunks) == record.chunks
         for chunk in chunks:
             assert record.text[chunk.start : chunk.end] == chunk.text
@@ -37,11 +43,11 @@ def test_reingest_skips_unchanged_and_replaces_changed(engine: Engine, docs: Pat
     assert (again.documents, again.skipped, again.chunks) == (0, 3, 0)
     assert engine.store.count() == before
 
-    old_ids = _chunk_ids(engine, "lighthouse.txt")
+    old_ids = _chunk_ids(engine, _id(docs / "lighthouse.txt"))
     (docs / "lighthouse.txt").write_text("The Harrowgate lighthouse is painted blue.\n")
     changed = engine.ingest([docs], progress=False)
     assert (changed.documents, changed.skipped) == (1, 2)
-    chunks = engine.store.chunks_of("lighthouse.txt")
+    chunks = engine.store.chunks_of(_id(docs / "lighthouse.txt"))
     assert [c.text for c in chunks] == ["The Harrowgate lighthouse is painted blue."]
     assert len(old_ids) >= 1 and engine.store.count() == before - len(old_ids) + 1
     hits = engine.store.search(engine.embedder.embed_query("when was the lamp built 1874"), 50)
@@ -60,7 +66,7 @@ def test_a_broken_file_fails_alone_and_loses_nothing(engine: Engine, docs: Path)
     assert report.documents == 1 and report.skipped == 3
     assert engine.store.count() == count + 1
     assert {d.doc_id for d in engine.documents()} == {
-        "lighthouse.txt", "bakery.md", "page.html", "new.txt",
+        _id(docs / n) for n in ("lighthouse.txt", "bakery.md", "page.html", "new.txt")
     }
 
 
@@ -75,21 +81,22 @@ def test_same_content_under_another_name_is_not_duplicated(engine: Engine, docs:
 
 def test_prune_removes_documents_whose_files_are_gone(engine: Engine, docs: Path) -> None:
     engine.ingest([docs], progress=False)
+    bakery = _id(docs / "bakery.md")
     (docs / "bakery.md").unlink()
-    assert "bakery.md" in {d.doc_id for d in engine.documents()}  # no prune: kept
+    assert bakery in {d.doc_id for d in engine.documents()}  # no prune: kept
     engine.ingest([docs], progress=False)
-    assert "bakery.md" in {d.doc_id for d in engine.documents()}
+    assert bakery in {d.doc_id for d in engine.documents()}
     report = engine.ingest([docs], prune=True, progress=False)
     assert report.removed == 1
-    assert "bakery.md" not in {d.doc_id for d in engine.documents()}
-    assert engine.store.chunks_of("bakery.md") == []
+    assert bakery not in {d.doc_id for d in engine.documents()}
+    assert engine.store.chunks_of(bakery) == []
 
 
 def test_reset_empties_the_index(engine: Engine, docs: Path) -> None:
     engine.ingest([docs], progress=False)
     report = engine.ingest([docs / "page.html"], reset=True, progress=False)
     assert report.documents == 1
-    assert [d.doc_id for d in engine.documents()] == ["page.html"]
+    assert [d.doc_id for d in engine.documents()] == [_id(docs / "page.html")]
 
 
 def test_interrupted_document_is_cleaned_up(engine: Engine, docs: Path) -> None:
@@ -99,9 +106,9 @@ def test_interrupted_document_is_cleaned_up(engine: Engine, docs: Path) -> None:
 
     engine.ingest([docs], progress=False)
     clean = engine.store.count()
-    record = engine.store.get_document("bakery.md")
+    record = engine.store.get_document(_id(docs / "bakery.md"))
     engine.store.put_document(replace(record, status="pending"))
-    assert "bakery.md" not in {d.doc_id for d in engine.documents()}
+    assert record.doc_id not in {d.doc_id for d in engine.documents()}
     report = engine.ingest([docs], progress=False)
     assert report.documents == 1 and report.skipped == 2
     assert engine.store.count() == clean

@@ -239,6 +239,7 @@ def _quote(passage: Passage, check: ClaimCheck) -> Citation:
         start=passage.start + check.start, end=passage.start + check.end,
         score=round(check.coverage, 3), title=passage.title, passage=passage.text,
         passage_start=passage.start, retrieval_score=passage.score, section=passage.section,
+        name=passage.name,
     )
 
 

@@ -141,9 +141,12 @@ def _answer(engine, question: str, top_k: int | None):  # noqa: ANN001, ANN202 -
 
 
 def _cmd_documents(args: argparse.Namespace) -> int:
+    from askai.docnames import short_names
+
     docs = _engine().documents()
+    names = short_names(d.doc_id for d in docs)  # enough of each path to tell them apart
     for d in docs:
-        print(f"{d.doc_id}\t{d.chunks} chunks\t{d.ingested_at}\t{d.title}")
+        print(f"{names[d.doc_id]}\t{d.chunks} chunks\t{d.ingested_at}\t{d.title}")
     print(f"{len(docs)} documents")
     return 0
 
@@ -194,8 +197,12 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
+    from askai.access import require_credentials
+    from askai.settings import load_settings
     from askai.ui import serve
 
+    ui = load_settings().ui  # refuse an open address before loading anything heavy
+    require_credentials(args.host or ui.host, ui.username, ui.password, section="ui")
     engine = _engine()
     if engine.store.count() == 0:
         print("askai: the index is empty; run `askai ingest` or upload files in the page",

@@ -15,10 +15,11 @@ from __future__ import annotations
 import bisect
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from askai.docnames import short_names
 from askai.errors import IndexCorruptError, IndexNotFoundError
 from askai.grounding import content_words, terms
 from askai.index.embedder import Embedder
@@ -45,6 +46,7 @@ class LexicalIndex:
         self._by_doc: dict[str, list[tuple[int, int, int]]] = {}  # doc -> (start, end, i) sorted
         for i, c in enumerate(chunks):
             self._by_doc.setdefault(c.doc_id, []).append((c.start, c.end, i))
+        self.names = short_names(self._by_doc)  # document id -> the path ending shown for it
         for spans in self._by_doc.values():
             spans.sort()
         self._bm25 = bm25s.BM25()
@@ -149,6 +151,8 @@ class Retriever:
             max_passages=self.settings.max_sources, max_chars=self.settings.max_evidence_chars,
             unit_chars=self.settings.max_unit_chars,
         )
+        names = self.lexical().names
+        passages = [replace(p, name=names.get(p.source, p.source)) for p in passages]
         return Retrieval(vector, hits, passages)
 
 

@@ -173,6 +173,14 @@ class UISettings(_Section):
         Path("index/uploads"), description="where files uploaded in the page are kept"
     )
     max_upload_mb: float = Field(20.0, gt=0, description="larger uploads are refused")
+    username: str = Field(
+        "",
+        description="user name the page asks for (with password); required to bind any address "
+        "but loopback, and applied on loopback too once set",
+    )
+    password: SecretStr = Field(
+        SecretStr(""), description="password the page asks for (with username); never logged"
+    )
 
 
 class Settings(BaseSettings):

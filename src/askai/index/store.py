@@ -29,7 +29,9 @@ from askai.grounding import split_sentences
 if TYPE_CHECKING:
     from askai.settings import StoreSettings
 
-FORMAT_VERSION = 3  # 2: sentence embeddings; 3: sections (heading paths) of chunks
+# 2: sentence embeddings; 3: sections (heading paths) of chunks; 4: a document's id is its file's
+# absolute path (was: the path under the ingested folder, so a/notes.txt and b/notes.txt collided)
+FORMAT_VERSION = 4
 
 
 @dataclass(frozen=True)

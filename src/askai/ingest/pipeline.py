@@ -36,7 +36,8 @@ EMBED_BATCH_CHUNKS = 256  # chunks embedded together across documents
 @dataclass(frozen=True)
 class SourceFile:
     path: Path  # absolute, links resolved: what is read
-    doc_id: str  # path relative to the ingested root, with forward slashes
+    doc_id: str  # the file's absolute path (links resolved), with forward slashes: two files of
+    # the same name in two folders are two documents (shown apart by askai.docnames.short_names)
     shown: str  # the path as found, for messages
 
 
@@ -52,7 +53,7 @@ def discover(paths: Iterable[str | Path], report: IngestReport) -> list[SourceFi
             continue
         path = path.resolve()
         if path.is_file():
-            found.setdefault(str(path), SourceFile(path, path.name, str(raw)))
+            found.setdefault(str(path), SourceFile(path, path.as_posix(), str(raw)))
             continue
         for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
@@ -72,9 +73,7 @@ def discover(paths: Iterable[str | Path], report: IngestReport) -> list[SourceFi
                         IngestFailure(str(file), f"links outside the ingested folder {path}")
                     )
                     continue
-                found.setdefault(
-                    str(real), SourceFile(real, file.relative_to(path).as_posix(), str(file))
-                )
+                found.setdefault(str(real), SourceFile(real, real.as_posix(), str(file)))
     return list(found.values())
 
 
