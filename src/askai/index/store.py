@@ -25,6 +25,7 @@ import numpy as np
 
 from askai.errors import ConfigError, IndexCorruptError
 from askai.grounding import split_sentences
+from askai.index.readonly import read_only_cause, read_only_error
 
 if TYPE_CHECKING:
     from askai.settings import StoreSettings
@@ -354,7 +355,12 @@ def _embedded_chroma(
     path = Path(settings.path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"ASKAI_STORE__PATH {str(path)!r} is a file; it must be a folder")
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if (cause := read_only_cause(exc)) is None:
+            raise
+        raise read_only_error(path, cause) from exc
 
     def open_client() -> Any:
         return chromadb.PersistentClient(
@@ -364,6 +370,8 @@ def _embedded_chroma(
     try:
         client = open_client()
     except Exception as exc:  # noqa: BLE001 - chromadb raises many types for a damaged store
+        if (cause := read_only_cause(exc)) is not None:  # not damaged: --reset would not help
+            raise read_only_error(path, cause) from exc
         if not (reset and (path / "chroma.sqlite3").is_file()):
             raise IndexCorruptError(
                 f"Cannot open the Chroma store at {path} ({type(exc).__name__}: {exc}); "
@@ -371,13 +379,22 @@ def _embedded_chroma(
             ) from exc
         from chromadb.api.client import SharedSystemClient
 
-        shutil.rmtree(path)  # too damaged to open: start again, as --reset asked
+        try:
+            shutil.rmtree(path)  # too damaged to open: start again, as --reset asked
+        except OSError as gone:
+            if (cause := read_only_cause(gone)) is None:
+                raise
+            raise read_only_error(path, cause) from gone
         SharedSystemClient.clear_system_cache()
         path.mkdir(parents=True)
         client = open_client()
-    return ChromaStore(
-        client, settings.collection, embedder_name=embedder_name, dimension=dimension, reset=reset
-    )
+    try:
+        return ChromaStore(client, settings.collection, embedder_name=embedder_name,
+                           dimension=dimension, reset=reset)
+    except Exception as exc:
+        if (cause := read_only_cause(exc)) is None:
+            raise
+        raise read_only_error(path, cause) from exc
 
 
 def _http_chroma(
