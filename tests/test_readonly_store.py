@@ -95,3 +95,36 @@ def test_read_only_causes_are_found_in_the_chain() -> None:
         assert read_only_cause(outer) == str(inner)
     assert read_only_cause(OSError(errno.EROFS, "Read-only file system")) is not None
     assert read_only_cause(InternalError("database disk image is malformed")) is None
+
+
+def test_a_store_made_read_only_after_opening_fails_each_upload_with_a_reason(
+    tmp_path: Path, embedder, docs: Path  # noqa: ANN001
+) -> None:
+    """Writes to an open store that became read-only raise IndexReadOnlyError (SQLite says only
+    "unable to open database file"), and the page reports it per file instead of a bare Error."""
+    from askai.ui.app import build_app
+
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr is not installed")
+    engine = Engine(make_settings(tmp_path, ui={"upload_dir": str(tmp_path / "uploads")}),
+                    embedder=embedder)
+    engine.ingest([docs], progress=False)
+    app = build_app(engine)
+    add_files = next(f.fn for f in app.fns.values() if f.name == "add_files")
+    (docs / "new.txt").write_text("Glass frogs have translucent skin.\n")
+    store = tmp_path / "chroma"
+    try:
+        _chattr("+i", store)
+    except subprocess.CalledProcessError as exc:
+        pytest.skip(f"this file system has no immutable flag: {exc.stderr.decode().strip()}")
+    try:
+        with pytest.raises(IndexReadOnlyError, match="read-only"):
+            engine.ingest([docs / "new.txt"], progress=False)
+        uploads = [tmp_path / "a.txt", tmp_path / "b.txt"]
+        for i, path in enumerate(uploads):
+            path.write_text(f"Upload number {i} is about quokkas.\n")
+        status, *_ = add_files([str(p) for p in uploads], progress=lambda *a, **k: None)
+    finally:
+        _chattr("-i", store)
+    lines = status.split("\n\n")
+    assert len(lines) == 2 and all("read-only" in line for line in lines), status

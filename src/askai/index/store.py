@@ -25,7 +25,7 @@ import numpy as np
 
 from askai.errors import ConfigError, IndexCorruptError
 from askai.grounding import split_sentences
-from askai.index.readonly import read_only_cause, read_only_error
+from askai.index.readonly import read_only_cause, read_only_error, writes
 
 if TYPE_CHECKING:
     from askai.settings import StoreSettings
@@ -120,6 +120,8 @@ class VectorStore(Protocol):
 class ChromaStore:
     """Chroma through any chromadb client (embedded ``PersistentClient`` by default)."""
 
+    local_path: Path | None = None  # the folder of an embedded store
+
     def __init__(
         self, client: Any, collection: str, *, embedder_name: str, dimension: int,
         reset: bool = False,
@@ -173,6 +175,7 @@ class ChromaStore:
                 f"({self._dimension} dims) is configured; rebuild it with `askai ingest --reset`."
             )
 
+    @writes
     def add(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
         if len(chunks) != len(embeddings):
             raise ValueError(f"{len(chunks)} chunks but {len(embeddings)} embeddings")
@@ -190,6 +193,7 @@ class ChromaStore:
                 ],
             )
 
+    @writes
     def add_sentences(self, keys: Sequence[SentenceKey], embeddings: np.ndarray) -> None:
         if len(keys) != len(embeddings):
             raise ValueError(f"{len(keys)} sentences but {len(embeddings)} embeddings")
@@ -243,11 +247,13 @@ class ChromaStore:
             metadata={"askai_format": FORMAT_VERSION, "revision": uuid.uuid4().hex}
         )
 
+    @writes
     def delete_chunks(self, doc_id: str) -> None:
         self._chunks.delete(where={"doc_id": doc_id})
         self._sentences.delete(where={"doc_id": doc_id})
         self._bump()
 
+    @writes
     def delete_document(self, doc_id: str) -> None:
         """Remove a document's chunks, then its record."""
         self.delete_chunks(doc_id)
@@ -284,6 +290,7 @@ class ChromaStore:
     def put_document(self, record: DocumentRecord) -> None:
         self.put_documents([record])
 
+    @writes
     def put_documents(self, records: Sequence[DocumentRecord]) -> None:
         """Write (or overwrite) several records in one call (each store call has a fixed cost)."""
         if not records:
@@ -321,6 +328,7 @@ class ChromaStore:
             if name in existing:
                 self._client.delete_collection(name)
 
+    @writes
     def reset(self) -> None:
         """Remove every chunk and document record."""
         self._drop()
@@ -389,12 +397,14 @@ def _embedded_chroma(
         path.mkdir(parents=True)
         client = open_client()
     try:
-        return ChromaStore(client, settings.collection, embedder_name=embedder_name,
-                           dimension=dimension, reset=reset)
+        store = ChromaStore(client, settings.collection, embedder_name=embedder_name,
+                            dimension=dimension, reset=reset)
     except Exception as exc:
         if (cause := read_only_cause(exc)) is None:
             raise
         raise read_only_error(path, cause) from exc
+    store.local_path = path  # a write that fails on a read-only folder says so (@writes)
+    return store
 
 
 def _http_chroma(

@@ -127,7 +127,12 @@ def build_app(engine: Engine) -> Any:
             except (AskaiError, OSError) as exc:
                 lines.append(f"❌ {safe_name(source.name)}: {exc}")
                 continue
-            report = engine.ingest([stored], progress=False)
+            try:
+                report = engine.ingest([stored], progress=False)
+            except AskaiError as exc:  # the index, not this file (e.g. read-only): say so, go on
+                shutil.rmtree(stored.parent, ignore_errors=True)
+                lines.append(f"❌ {stored.name}: {exc}")
+                continue
             if report.failed:
                 shutil.rmtree(stored.parent, ignore_errors=True)
                 lines.append(f"❌ {stored.name}: {report.failed[0].reason}")
