@@ -245,3 +245,8 @@ def test_a_long_document_is_embedded_and_written_in_bounded_parts(
         (h.chunk.id, round(h.score, 4)) for h in parts.store.search(query, 5)
     ]
     assert [d.status for d in parts.store.list_documents()] == ["ready"]
+
+
+def test_chinese_without_spaces_is_cut_at_a_sentence_end() -> None:
+    text = "人工智能发展迅速。" * 10
+    assert pieces(text, 0, len(text), limit=40) == [(0, 36), (36, 72), (72, 90)]

@@ -15,7 +15,7 @@ from askai.ingest.structure import Section, section_at
 # the last paragraph, line or sentence break (else space) before this many characters, so every
 # step sees a bounded piece and time and memory grow linearly with the file.
 MAX_PIECE_CHARS = 100_000
-_CUTS = (re.compile(r"\n\s*\n"), re.compile(r"\n"), re.compile(r"[.!?。！？][\"')\]]*\s"),
+_CUTS = (re.compile(r"\n\s*\n"), re.compile(r"\n"), re.compile(r"[.!?][\"')\]]*\s|[。！？]"),
          re.compile(r"\s"))
 
 
