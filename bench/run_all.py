@@ -21,6 +21,8 @@ BENCHMARKS: dict[str, list[str]] = {
     # 40 of the 526 python-doc pages keep this near 5 minutes; drop --limit-files for all of them
     "ingest-python-doc": ["bench/ingest_throughput.py", "--corpus", "python-doc",
                           "--limit-files", "40"],
+    # a 19 MB file with no line break (it once took 15 minutes and 3.1 GB): time and peak RSS
+    "long-line": ["bench/long_line.py", "--sizes", "19"],
     "retrieval": ["bench/retrieval_latency.py", "--sizes", "1000,10000",
                   "--backends", "chroma,chroma-http", "--questions", "50"],
     # filling the store to 100k chunks takes about 15 minutes on 2 cores, once: the filled index

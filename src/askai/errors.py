@@ -44,3 +44,7 @@ class IngestError(AskaiError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class IndexReadOnlyError(AskaiError):
+    """The vector index cannot be written: its folder or database file is read-only."""

@@ -25,6 +25,7 @@ import numpy as np
 
 from askai.errors import ConfigError, IndexCorruptError
 from askai.grounding import split_sentences
+from askai.index.readonly import read_only_cause, read_only_error, writes
 
 if TYPE_CHECKING:
     from askai.settings import StoreSettings
@@ -121,6 +122,8 @@ class VectorStore(Protocol):
 class ChromaStore:
     """Chroma through any chromadb client (embedded ``PersistentClient`` by default)."""
 
+    local_path: Path | None = None  # the folder of an embedded store
+
     def __init__(
         self, client: Any, collection: str, *, embedder_name: str, dimension: int,
         reset: bool = False,
@@ -174,6 +177,7 @@ class ChromaStore:
                 f"({self._dimension} dims) is configured; rebuild it with `askai ingest --reset`."
             )
 
+    @writes
     def add(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
         if len(chunks) != len(embeddings):
             raise ValueError(f"{len(chunks)} chunks but {len(embeddings)} embeddings")
@@ -191,6 +195,7 @@ class ChromaStore:
                 ],
             )
 
+    @writes
     def add_sentences(self, keys: Sequence[SentenceKey], embeddings: np.ndarray) -> None:
         if len(keys) != len(embeddings):
             raise ValueError(f"{len(keys)} sentences but {len(embeddings)} embeddings")
@@ -244,11 +249,13 @@ class ChromaStore:
             metadata={"askai_format": FORMAT_VERSION, "revision": uuid.uuid4().hex}
         )
 
+    @writes
     def delete_chunks(self, doc_id: str) -> None:
         self._chunks.delete(where={"doc_id": doc_id})
         self._sentences.delete(where={"doc_id": doc_id})
         self._bump()
 
+    @writes
     def delete_document(self, doc_id: str) -> None:
         """Remove a document's chunks, then its record."""
         self.delete_chunks(doc_id)
@@ -285,6 +292,7 @@ class ChromaStore:
     def put_document(self, record: DocumentRecord) -> None:
         self.put_documents([record])
 
+    @writes
     def put_documents(self, records: Sequence[DocumentRecord]) -> None:
         """Write (or overwrite) several records in one call (each store call has a fixed cost)."""
         if not records:
@@ -322,6 +330,7 @@ class ChromaStore:
             if name in existing:
                 self._client.delete_collection(name)
 
+    @writes
     def reset(self) -> None:
         """Remove every chunk and document record."""
         self._drop()
@@ -356,7 +365,12 @@ def _embedded_chroma(
     path = Path(settings.path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"ASKAI_STORE__PATH {str(path)!r} is a file; it must be a folder")
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if (cause := read_only_cause(exc)) is None:
+            raise
+        raise read_only_error(path, cause) from exc
 
     def open_client() -> Any:
         return chromadb.PersistentClient(
@@ -366,6 +380,8 @@ def _embedded_chroma(
     try:
         client = open_client()
     except Exception as exc:  # noqa: BLE001 - chromadb raises many types for a damaged store
+        if (cause := read_only_cause(exc)) is not None:  # not damaged: --reset would not help
+            raise read_only_error(path, cause) from exc
         if not (reset and (path / "chroma.sqlite3").is_file()):
             raise IndexCorruptError(
                 f"Cannot open the Chroma store at {path} ({type(exc).__name__}: {exc}); "
@@ -373,13 +389,24 @@ def _embedded_chroma(
             ) from exc
         from chromadb.api.client import SharedSystemClient
 
-        shutil.rmtree(path)  # too damaged to open: start again, as --reset asked
+        try:
+            shutil.rmtree(path)  # too damaged to open: start again, as --reset asked
+        except OSError as gone:
+            if (cause := read_only_cause(gone)) is None:
+                raise
+            raise read_only_error(path, cause) from gone
         SharedSystemClient.clear_system_cache()
         path.mkdir(parents=True)
         client = open_client()
-    return ChromaStore(
-        client, settings.collection, embedder_name=embedder_name, dimension=dimension, reset=reset
-    )
+    try:
+        store = ChromaStore(client, settings.collection, embedder_name=embedder_name,
+                            dimension=dimension, reset=reset)
+    except Exception as exc:
+        if (cause := read_only_cause(exc)) is None:
+            raise
+        raise read_only_error(path, cause) from exc
+    store.local_path = path  # a write that fails on a read-only folder says so (@writes)
+    return store
 
 
 def _http_chroma(

@@ -120,7 +120,12 @@ def build_app(engine: Engine) -> Any:
 
     def _ingest_upload(stored: StoredUpload) -> str:
         name = stored.path.name
-        report = engine.ingest([stored.path], progress=False)
+        try:
+            report = engine.ingest([stored.path], progress=False)
+        except AskaiError as exc:  # the index, not this file (e.g. read-only): say so, go on
+            if stored.created:
+                remove_upload(stored.path, upload_dir)
+            return f"❌ {name}: {exc}"
         indexed = any(d.path == str(stored.path) for d in engine.documents())
         if stored.created and not indexed:  # remove only the file this upload made
             remove_upload(stored.path, upload_dir)
