@@ -44,3 +44,11 @@ class IngestError(AskaiError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class IndexBusyError(AskaiError):
+    """Another process holds the index (writing to it) longer than the lock timeout allows."""
+
+
+class StoreWriteError(AskaiError):
+    """The store could not be written (the disk is full, or the folder is not writable)."""
