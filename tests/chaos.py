@@ -51,7 +51,8 @@ class HashEmbedder:
         return self._one(text)
 
 
-def write_docs(folder: Path, n: int, version: int = 0, sentences: int = 30) -> None:
+def write_docs(folder: Path, n: int, version: int = 0, sentences: int = 10,
+               prefix: str = "doc") -> None:
     """``n`` documents; document i states "code i is WORD" among filler sentences."""
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
@@ -59,7 +60,7 @@ def write_docs(folder: Path, n: int, version: int = 0, sentences: int = 30) -> N
         lines = [f"The access code of vault {i} is {WORDS[i % len(WORDS)]}{i}."]
         lines += [f"Version {version} note {j}: the " + " ".join(rng.choices(WORDS, k=8)) + "."
                   for j in range(sentences)]
-        (folder / f"doc{i:02d}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (folder / f"{prefix}{i:02d}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _engine(store_path: str):  # noqa: ANN202
@@ -169,7 +170,7 @@ def check(store_path: str, n_docs: int) -> dict:
 
 
 def run(root: Path, *, docs: int, cycles: int, seed: int = 0, min_s: float = 0.5,
-        max_s: float = 3.0, delete_every: int = 15) -> ChaosResult:
+        max_s: float = 3.0, delete_every: int = 40) -> ChaosResult:
     """Run the chaos; ``root`` is an empty folder of its own."""
     rng = random.Random(seed)
     store_path = str(root / "index")

@@ -218,15 +218,16 @@ class ChromaStore:
         return not _alive(int(pid))
 
     def _refresh(self) -> None:
-        """A new client (chromadb keeps one per folder and process, with the segments it
-        loaded): close the old one first so the new one loads what is on disk now."""
+        """A new client (chromadb keeps one system per folder and process, with the segments
+        it loaded): forget the cached one so the new client loads what is on disk now."""
         if self._reopen is None:
             raise RuntimeError("this store cannot reopen its client")
         generation = self._guard.generation() if self._guard else ""
-        try:
-            self._client.close()
-        except Exception:  # noqa: BLE001 - a client broken by a failed write is replaced anyway
-            pass
+        if self._guard is not None:
+            # not client.close(): another store of this process may share that system, and a
+            # system broken by a failed write can hang in close; the old one is dropped with the
+            # last reference to it
+            _forget(self._guard.folder)
         self._client = self._reopen()
         self._open()
         if self._guard is not None:
@@ -243,7 +244,11 @@ class ChromaStore:
                 yield
         except Exception as exc:
             if guard is not None:
-                guard.seen = ""  # whatever happened, reopen before the next read
+                # whatever happened, reopen before the next read, and let no new client of this
+                # process share this one's system (chromadb leaves it unusable after a failed
+                # write: its log holds a batch it could not apply)
+                guard.seen = ""
+                _forget(guard.folder)
             if _is_disk_full(exc, self._guard.folder if guard is not None else None):
                 raise StoreWriteError(
                     f"disk full while writing {self.location}; free some space and run the "
@@ -593,6 +598,7 @@ def _embedded_chroma(
             try:
                 client = open_client()
             except Exception as exc:  # noqa: BLE001 - chromadb raises many types when damaged
+                _forget(path)
                 raise damaged(path, exc) from exc
             guard.seen = guard.generation()  # the client was just opened: it is current
         try:
@@ -619,6 +625,15 @@ def _embedded_chroma(
             remove_store_files(path)
             guard.bump()
             return build(False)
+
+
+def _forget(path: Path) -> None:
+    """chromadb caches its system for a folder before starting it, and keeps it when starting
+    fails: drop that one (not the others of this process) so the next open starts afresh."""
+    from chromadb.api.client import SharedSystemClient
+
+    SharedSystemClient._identifier_to_system.pop(str(path), None)
+    SharedSystemClient._identifier_to_refcount.pop(str(path), None)
 
 
 def _close(client: Any) -> None:
