@@ -116,7 +116,7 @@ class Engine:
         reset: bool = False,
         progress: bool = True,
     ) -> IngestReport:
-        with self._write_lock:
+        with self._write_lock, self.store.writing():  # one writer per index, across processes
             if reset:
                 self.store.reset()
             return ingest_files(
@@ -137,7 +137,7 @@ class Engine:
 
     def delete_document(self, doc_id: str) -> DocumentRecord:
         """Remove a document and its chunks from the index; returns its record."""
-        with self._write_lock:
+        with self._write_lock, self.store.writing():
             record = self.store.get_document(doc_id)
             if record is None:
                 raise IndexNotFoundError(f"No document {doc_id!r} in the index")

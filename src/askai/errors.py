@@ -48,3 +48,11 @@ class IngestError(AskaiError):
 
 class IndexReadOnlyError(AskaiError):
     """The vector index cannot be written: its folder or database file is read-only."""
+
+
+class IndexBusyError(AskaiError):
+    """Another process holds the index (writing to it) longer than the lock timeout allows."""
+
+
+class StoreWriteError(AskaiError):
+    """The store could not be written (the disk is full, or the folder is not writable)."""

@@ -75,6 +75,11 @@ class StoreSettings(_Section):
         SecretStr(""), description="bearer token sent to the Chroma server, if it needs one"
     )
     ssl: bool = Field(False, description="use https for the Chroma server")
+    lock_timeout_s: float = Field(
+        60.0, ge=0,
+        description="embedded store: seconds a writer waits for another process's ingest or "
+        "delete to finish (and a reader for one write call) before it fails",
+    )
 
 
 class LLMSettings(_Section):

@@ -8,7 +8,8 @@ sentences', so nothing is embedded twice. Documents are written in batches: reco
 → delete the old chunks of replaced documents → add the new chunks and sentences (embedded
 ``EMBED_BATCH_CHUNKS`` chunks at a time, so one huge document never has all its vectors in memory)
 → records ``ready``; pending records left by a crash are cleaned up at the start of the
-next run, so every document is either fully present or absent.
+next run (under the writer lock: see askai.index.guard), and readers search only ``ready``
+documents, so every document is either fully present or absent.
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ import numpy as np
 
 from askai.errors import IngestError
 from askai.index.embedder import Embedder
-from askai.index.store import Chunk, DocumentRecord, SentenceKey, VectorStore, sentence_spans
+from askai.index.store import (
+    Chunk,
+    DocumentRecord,
+    SentenceKey,
+    VectorStore,
+    sentence_spans,
+    writer_id,
+)
 from askai.ingest.chunking import Chunker
 from askai.ingest.loaders import SUPPORTED_SUFFIXES, load_file
 from askai.ingest.structure import PATH_SEPARATOR
@@ -101,12 +109,15 @@ def ingest_files(
     report = IngestReport()
     started = time.perf_counter()
     paths = list(paths)
+    # Left by an interrupted ingest. The caller holds the store for writing (store.writing()), so
+    # no live writer owns a not-ready record of an embedded store; a server's store says which
+    # are a dead writer's (owns_leftover).
     for record in store.list_documents():
-        if record.status != "ready":  # left by an interrupted ingest
+        if record.status != "ready" and store.owns_leftover(record):
             store.delete_document(record.doc_id)
     files = discover(paths, report)
     existing = {r.doc_id: r for r in store.list_documents()}
-    by_hash = {r.sha256: r.doc_id for r in existing.values()}
+    by_hash = {r.sha256: r.doc_id for r in existing.values() if r.status == "ready"}
 
     def prepared() -> Iterator[_Prepared]:
         for source in _progress(files, progress):
@@ -118,7 +129,8 @@ def ingest_files(
             digest = hashlib.sha256(loaded.text.encode("utf-8")).hexdigest()
             current = existing.get(source.doc_id)
             owner = by_hash.get(digest)
-            if (current and current.sha256 == digest) or (owner and owner != source.doc_id):
+            unchanged = current and current.status == "ready" and current.sha256 == digest
+            if unchanged or (owner and owner != source.doc_id):
                 report.skipped += 1  # unchanged, or the same content under another name
                 continue
             by_hash[digest] = source.doc_id
@@ -159,7 +171,7 @@ def _write(
         DocumentRecord(
             doc_id=item.source.doc_id, title=item.title, text=item.text, sha256=item.sha256,
             chunks=len(item.spans), ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            status="pending", path=str(item.source.path),
+            status="pending", path=str(item.source.path), writer=writer_id(),
         )
         for item in batch
     ]
