@@ -238,12 +238,13 @@ def test_a_long_document_is_embedded_and_written_in_bounded_parts(
     monkeypatch.setattr(pipeline, "EMBED_BATCH_CHUNKS", 4)
     parts = Engine(make_settings(tmp_path / "parts"), embedder=Recording())  # type: ignore[arg-type]
     report = parts.ingest([tmp_path / "docs"], progress=False)
-    chunks = parts.store.chunks_of("long.txt")
+    doc = (tmp_path / "docs" / "long.txt").resolve().as_posix()  # a document is its path
+    chunks = parts.store.chunks_of(doc)
     assert report.ok and report.chunks == len(chunks) > 12
     assert max(calls) <= 4 * max(len(pipeline.chunk_sentences("d", c.text, 0)) for c in chunks)
-    assert [c.text for c in chunks] == [c.text for c in whole.store.chunks_of("long.txt")]
+    assert [c.text for c in chunks] == [c.text for c in whole.store.chunks_of(doc)]
     keys = list(dict.fromkeys(
-        k for c in chunks for k in pipeline.chunk_sentences("long.txt", c.text, c.start)
+        k for c in chunks for k in pipeline.chunk_sentences(doc, c.text, c.start)
     ))
     a, b = whole.store.sentence_vectors(keys), parts.store.sentence_vectors(keys)
     assert a.keys() == b.keys() == set(keys)
