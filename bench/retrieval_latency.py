@@ -204,10 +204,12 @@ def hit_rate(engine: Any, items: list[dict[str, Any]]) -> float | None:
     answerable = [it for it in items if it["kind"] == "answerable" and it.get("evidence")]
     if not answerable:
         return None
+    from askai.docnames import same_document
+
     found = 0
     for it in answerable:
         docs = {h.chunk.doc_id for h in engine.retriever.retrieve(it["question"], TOP_K).hits}
-        found += any(e["doc"] in docs for e in it["evidence"])
+        found += any(same_document(d, e["doc"]) for d in docs for e in it["evidence"])
     return round(found / len(answerable), 3)
 
 

@@ -21,6 +21,8 @@ BENCHMARKS: dict[str, list[str]] = {
     # 40 of the 526 python-doc pages keep this near 5 minutes; drop --limit-files for all of them
     "ingest-python-doc": ["bench/ingest_throughput.py", "--corpus", "python-doc",
                           "--limit-files", "40"],
+    # a 19 MB file with no line break (it once took 15 minutes and 3.1 GB): time and peak RSS
+    "long-line": ["bench/long_line.py", "--sizes", "19"],
     "retrieval": ["bench/retrieval_latency.py", "--sizes", "1000,10000",
                   "--backends", "chroma,chroma-http", "--questions", "50"],
     # filling the store to 100k chunks takes about 15 minutes on 2 cores, once: the filled index
@@ -30,6 +32,8 @@ BENCHMARKS: dict[str, list[str]] = {
                        "--questions", "50", "--out", "bench/results/retrieval_latency_100k.json"],
     "answers": ["bench/answer_concurrency.py", "--questions", "8", "--levels", "1,2,4"],
     "ui": ["bench/ui_concurrency.py", "--sessions", "5"],
+    # two writers killed (SIGKILL) 100 times while the page asks and deletes (CI runs 20 cycles)
+    "store-chaos": ["bench/store_chaos.py", "--docs", "12", "--cycles", "100"],
 }
 
 

@@ -45,9 +45,10 @@ def test_public_names() -> None:
 
 def test_document_management(engine: Engine, docs) -> None:  # noqa: ANN001
     askai.ingest(docs, engine=engine, progress=False)
-    assert "Mara Quell" in engine.document_text("lighthouse.txt")
-    engine.delete_document("lighthouse.txt")
-    assert "lighthouse.txt" not in {d.doc_id for d in engine.documents()}
-    assert engine.store.chunks_of("lighthouse.txt") == []
+    lighthouse = (docs / "lighthouse.txt").resolve().as_posix()  # documents are their paths
+    assert "Mara Quell" in engine.document_text(lighthouse)
+    engine.delete_document(lighthouse)
+    assert lighthouse not in {d.doc_id for d in engine.documents()}
+    assert engine.store.chunks_of(lighthouse) == []
     with pytest.raises(IndexNotFoundError):
-        engine.delete_document("lighthouse.txt")
+        engine.delete_document(lighthouse)

@@ -86,3 +86,67 @@ def test_corrupt_index_names_the_fix_and_reset_repairs(
     assert main(["ingest", str(docs), "--reset", "--quiet"]) == 0
     assert main(["documents"]) == 0
     assert "3 documents" in capsys.readouterr().out
+
+
+def test_ask_prints_only_verified_text(
+    env: Path, docs: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from askai.llm.base import LLM_BACKENDS
+
+    from .conftest import ScriptedLLM
+
+    invented = "Its lamp settings are stored in /etc/harrowgate/lamp.conf [1]."
+    reply = "The Harrowgate lighthouse was built in 1874 by the engineer Mara Quell [1]. "
+    reply += invented
+    monkeypatch.setitem(LLM_BACKENDS, "llama-cpp", lambda settings: ScriptedLLM(reply))
+    assert main(["ingest", str(docs), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["ask", "When was the Harrowgate lighthouse built?"]) == 0
+    captured = capsys.readouterr()
+    assert "/etc/harrowgate/lamp.conf" not in captured.out  # the draft is never shown as answer
+    assert "built in 1874 by the engineer Mara Quell [1]." in captured.out
+    assert "lighthouse.txt" in captured.out  # its source, as before
+    # the removed sentence is reported as removed, on stderr, not as part of the answer
+    assert "removed" in captured.err and "lamp.conf" in captured.err
+
+
+def _closed_pipe() -> int:
+    """The write end of a pipe whose reader has already gone."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)
+    return write
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["ask", "--help"]])
+def test_a_closed_pipe_ends_quietly(env: Path, argv: list[str]) -> None:
+    # argparse's own output (the documents listing below covers the commands' output)
+    import os
+
+    write = _closed_pipe()
+    try:
+        done = subprocess.run([sys.executable, "-m", "askai", *argv], stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(write)
+    assert done.stderr == ""  # no "BrokenPipeError", no "Exception ignored"
+    assert done.returncode == 0
+
+
+def test_documents_into_head_ends_quietly(env: Path, tmp_path: Path) -> None:
+    # more output than a pipe holds (64 KiB) and head reads, so askai is still writing when head
+    # leaves: 160 lines of ~1 kB (long folder names make long document ids)
+    many = tmp_path / "many"
+    folder = many / ("lamps-" * 40) / ("keepers-" * 30) / ("notes-" * 40)
+    folder.mkdir(parents=True)
+    for i in range(160):
+        (folder / f"note-{i:03d}.txt").write_text(f"Note {i} is about lamp number {i}.\n")
+    assert main(["ingest", str(many), "--quiet"]) == 0
+    done = subprocess.run(
+        f"{sys.executable} -m askai documents | head -n 1; exit ${{PIPESTATUS[0]}}",
+        shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=300,
+    )
+    assert done.stdout.count("\n") == 1 and "note-" in done.stdout
+    assert done.stderr == ""
+    assert done.returncode == 0

@@ -204,16 +204,26 @@ def test_a_number_repeated_from_the_question_must_be_in_the_evidence() -> None:
 
 
 def test_an_anchored_claim_may_paraphrase_the_words_around_its_value() -> None:
-    evidence = "Almost always has a limit of 255 chars. Often called varchar."
-    question = "What is the usual length limit of a varchar column?"
-    claim = "The usual length limit of a varchar column is 255 characters."
-    # "characters" is not "chars": half of the new words; the exact value 255 anchors the claim
+    evidence = "Use the encoding 'UTF-8-BOM' for such files."
+    question = "How do I read a UTF-8 file that starts with a byte order mark?"
+    claim = "You pass 'UTF-8-BOM' as the encoding argument when reading."
+    # "pass" and "argument" are not in the evidence: half of the new words; the exact literal
+    # anchors the claim
     assert not check_claim(claim, evidence, question=question).supported
     assert check_claim(claim, evidence, question=question, anchored_coverage=0.5).supported
     # the anchor itself is never relaxed
-    wrong = check_claim(claim.replace("255", "128"), evidence, question=question,
+    wrong = check_claim(claim.replace("UTF-8-BOM", "UTF-16LE"), evidence, question=question,
                         anchored_coverage=0.5)
-    assert not wrong.supported and wrong.missing_numbers == ("128",)
+    assert not wrong.supported and wrong.missing_identifiers == ("UTF-16LE",)
+
+
+def test_a_number_alone_does_not_anchor_a_claim() -> None:
+    # a false premise (readxl needs no Java) answered from a package name in an unrelated list
+    question = "Why does readxl need Java installed, and which Java version does it require?"
+    check = check_claim("It requires Java version 11 or later.", "java-11-openjdk",
+                        question=question, heading="Useful libraries › Java support",
+                        anchored_coverage=0.5)
+    assert not check.supported and check.coverage == 0.5
 
 
 def test_the_closest_window_saying_the_opposite_outweighs_a_weaker_agreeing_one() -> None:

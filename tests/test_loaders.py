@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -7,33 +10,10 @@ import pytest
 from askai.errors import IngestError
 from askai.ingest.loaders import load_file
 
+from .pdfs import encrypted, text_pdf
+
 MB = 1_000_000
-
-
-def _pdf(text: str) -> bytes:
-    """A minimal valid one-page PDF showing ``text`` (built by hand, byte offsets computed)."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for off in offsets:
-        out += b"%010d 00000 n \n" % off
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, xref,
-    )
-    return bytes(out)
+SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def test_text_and_markdown_are_kept_verbatim(tmp_path: Path) -> None:
@@ -57,7 +37,7 @@ def test_html_visible_text_and_title(tmp_path: Path) -> None:
 
 def test_pdf_text(tmp_path: Path) -> None:
     path = tmp_path / "d.pdf"
-    path.write_bytes(_pdf("Quokkas live on Rottnest Island."))
+    path.write_bytes(text_pdf("Quokkas live on Rottnest Island."))
     doc = load_file(path, max_bytes=MB)
     assert "Quokkas live on Rottnest Island." in doc.text
 
@@ -68,7 +48,7 @@ def test_pdf_text(tmp_path: Path) -> None:
         ("empty.txt", b"", "no text"),
         ("blank.md", b"  \n\n ", "no text"),
         ("binary.txt", b"\x7fELF\x00\x00\x01\x02" * 10, "binary"),
-        ("latin.txt", "caf\u00e9 cr\u00e8me".encode("latin-1"), "not valid UTF-8"),
+        ("random.txt", bytes(range(1, 256)) * 8, "binary"),
         ("broken.pdf", b"%PDF-1.4\n garbage that is not a pdf", "corrupt PDF"),
         ("fake.pdf", b"hello, I am text", "not a PDF"),
         ("data.xlsx", b"PK\x03\x04", "unsupported file type"),
@@ -89,6 +69,76 @@ def test_gbk_chinese_text_is_decoded(tmp_path: Path) -> None:
     path = tmp_path / "zh.txt"
     path.write_bytes(text.encode("gbk"))
     assert load_file(path, max_bytes=MB).text == text
+
+
+FRENCH = ("Le café crème est très bon, à mon avis, même l'été. Où est la bibliothèque ? Elle se "
+          "trouve près de l'église, à côté du château.\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "text"),
+    [
+        ("utf16le.txt", b"\xff\xfe" + FRENCH.encode("utf-16-le"), FRENCH),
+        ("utf16be.md", b"\xfe\xff" + FRENCH.encode("utf-16-be"), FRENCH),
+        ("utf32.txt", FRENCH.encode("utf-32"), FRENCH),  # with its BOM
+        ("latin1.txt", FRENCH.encode("latin-1"), FRENCH),
+        ("cp1252.txt", "They said \u201cquokka\u201d \u2014 twice.\n".encode("cp1252"),
+         "They said \u201cquokka\u201d \u2014 twice.\n"),
+        ("utf8bom.txt", b"\xef\xbb\xbf" + FRENCH.encode("utf-8"), "\ufeff" + FRENCH),
+    ],
+)
+def test_text_in_other_encodings_is_decoded(
+    tmp_path: Path, name: str, data: bytes, text: str
+) -> None:
+    """UTF-16/32 with a byte-order mark and single-byte Western encodings are read, not called
+    binary; UTF-8 is kept verbatim (its BOM too, so offsets stay those of the file's text)."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert load_file(path, max_bytes=MB).text == text
+
+
+def test_html_in_utf16_is_decoded(tmp_path: Path) -> None:
+    path = tmp_path / "p.html"
+    path.write_bytes("<html><body><p>Où est la bibliothèque ?</p></body></html>".encode("utf-16"))
+    assert load_file(path, max_bytes=MB).text == "Où est la bibliothèque ?"
+
+
+@pytest.mark.parametrize("algorithm", ["AES-256", "AES-128", "RC4-128"])
+def test_pdf_encrypted_without_a_user_password_is_read(tmp_path: Path, algorithm: str) -> None:
+    """Any viewer opens such a PDF without asking; askai reads it too."""
+    path = tmp_path / "locked.pdf"
+    path.write_bytes(encrypted(text_pdf("Quokkas live on Rottnest Island."), algorithm=algorithm))
+    assert "Quokkas live on Rottnest Island." in load_file(path, max_bytes=MB).text
+
+
+def test_pdf_that_needs_a_password_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "secret.pdf"
+    path.write_bytes(encrypted(text_pdf("Quokkas."), user_password="s3cret"))
+    with pytest.raises(IngestError, match="password-protected") as info:
+        load_file(path, max_bytes=MB)
+    assert "corrupt" not in info.value.reason
+
+
+def test_aes_pdf_without_the_cryptography_package_is_a_per_file_error(tmp_path: Path) -> None:
+    """Where `cryptography` is missing, an AES PDF is one file's error naming the package to
+    install, not a traceback that ends the whole ingest (run in a child process whose import of
+    `cryptography` fails)."""
+    path = tmp_path / "aes.pdf"
+    path.write_bytes(encrypted(text_pdf("Quokkas live on Rottnest Island.")))
+    code = (
+        "import sys; sys.modules['cryptography'] = None\n"
+        "from pathlib import Path\n"
+        "from askai.errors import IngestError\n"
+        "from askai.ingest.loaders import load_file\n"
+        "try:\n"
+        f"    load_file(Path({str(path)!r}), max_bytes=10**6)\n"
+        "except IngestError as exc:\n"
+        "    print('REASON', exc.reason)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(SRC)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "REASON" in done.stdout and "cryptography" in done.stdout
 
 
 def test_size_limit(tmp_path: Path) -> None:

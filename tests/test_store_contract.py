@@ -114,7 +114,7 @@ def test_ingest_and_ask_end_to_end(store_settings: Settings, embedder, docs: Pat
     n = next(i for i, p in enumerate(passages, 1) if "31 kilometres" in p.text)
     llm.reply = f"The lamp is visible from 31 kilometres away [{n}]."
     answer = askai.ask("How far away is the lighthouse lamp visible?", engine=engine)
-    assert not answer.refused and answer.citations[0].source == "lighthouse.txt"
+    assert not answer.refused and answer.citations[0].name == "lighthouse.txt"
     c = answer.citations[0]
     assert engine.document_text(c.source)[c.start : c.end] == c.quote
     again = askai.ingest([docs], engine=engine, progress=False)

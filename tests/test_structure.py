@@ -14,6 +14,8 @@ from askai.ingest.loaders import load_file
 from askai.ingest.markdown import markdown_sections
 from askai.ingest.structure import Section, TextBuilder, section_at, short_path
 
+from .pdfs import make_pdf
+
 MB = 1_000_000
 
 SPHINX_PAGE = """<html><head><title>datetime — Basic date and time types</title></head><body>
@@ -100,44 +102,6 @@ def test_chunks_stay_inside_sections() -> None:
     assert short_path("A › B › C") == "A › B › C"
 
 
-def _escape(text: str) -> str:
-    return text.replace("(", "\\(").replace(")", "\\)")
-
-
-def _pdf(pages: list[list[tuple[float, float, str]]], font: str = "Helvetica") -> bytes:
-    """A PDF whose pages show lines of text at (x, y) points, built by hand."""
-    objects: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>", b""]
-    kids = []
-    for lines in pages:
-        body = " ".join(
-            f"BT /F1 11 Tf {x} {y} Td ({_escape(t)}) Tj ET" for x, y, t in lines
-        ).encode("latin-1")
-        objects.append(b"<< /Length %d >>\nstream\n" % len(body) + body + b"\nendstream")
-        content = len(objects)
-        objects.append(
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
-            b"/Resources << /Font << /F1 FONT 0 R >> >> >>" % content
-        )
-        kids.append(len(objects))
-    objects.append(f"<< /Type /Font /Subtype /Type1 /BaseFont /{font} >>".encode())
-    font_id = len(objects)
-    objects = [o.replace(b"FONT", str(font_id).encode()) for o in objects]
-    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
-        " ".join(f"{k} 0 R" for k in kids).encode(), len(kids))
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for off in offsets:
-        out += b"%010d 00000 n \n" % off
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, xref)
-    return bytes(out)
-
-
 def _with_outline(data: bytes, entries: list[tuple[str, int, str | None]]) -> bytes:
     """Add bookmarks (title, page, parent title) with pypdf."""
     from pypdf import PdfReader, PdfWriter
@@ -169,7 +133,7 @@ def test_pdf_paragraphs_headers_tables_and_outline(tmp_path: Path) -> None:
                  (72, 656, "enough water.")]),
     ]
     path = tmp_path / "guide.pdf"
-    path.write_bytes(_with_outline(_pdf(pages), [
+    path.write_bytes(_with_outline(make_pdf(pages), [
         ("1 Habitat", 0, None), ("2 Diet", 1, None), ("2.1 Water", 2, "2 Diet")]))
     doc = load_file(path, max_bytes=MB)
     text = doc.text

@@ -98,7 +98,7 @@ def test_answer_streams_with_checkable_sources(page) -> None:  # noqa: ANN001
     answer = _last_answer(page)
     assert "Biren" in answer and "[1]" in answer
     sources = page.inner_text("#sources")
-    assert "corpus/000_2f637ece668d7f50.txt" in sources
+    assert "000_2f637ece668d7f50.txt" in sources  # the document's name (its path is the id)
     assert page.inner_text("#sources mark").startswith("Chinese firms like Biren Technology")
     assert "retrieval score" in sources
     assert "first token" in page.inner_text("#timing")
@@ -140,7 +140,7 @@ def test_bad_input_gets_a_clear_message(page, tmp_path: Path) -> None:  # noqa: 
     status = page.inner_text("#upload-status")
     assert "sheet.xlsx: " in status and "unsupported file type" in status
     assert "broken.pdf: " in status and "corrupt PDF" in status
-    assert "corpus/000_2f637ece668d7f50.txt" in page.inner_text("#documents")
+    assert "000_2f637ece668d7f50.txt" in page.inner_text("#documents")  # shown by name
     page.get_by_role("tab", name="Chat").click()
     _ask(page, "How many registered generative AI models does Beijing have?")
     assert "219" in _last_answer(page)

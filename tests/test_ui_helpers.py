@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -32,8 +33,9 @@ def test_store_upload_keeps_files_inside_the_upload_dir(tmp_path: Path) -> None:
     src.write_text("hello")
     uploads = tmp_path / "uploads"
     stored = store_upload(src, uploads, max_bytes=1000)
-    assert stored.is_relative_to(uploads.resolve()) and stored.name == "notes.txt"
-    assert stored.read_text() == "hello"
+    assert stored.path.is_relative_to(uploads.resolve()) and stored.path.name == "notes.txt"
+    assert stored.path.read_text() == "hello" and stored.created
+    assert store_upload(src, uploads, max_bytes=1000) == replace(stored, created=False)
     with pytest.raises(IngestError, match="over the"):
         store_upload(src, uploads, max_bytes=2)
     bad = tmp_path / "in" / "tool.exe"

@@ -62,7 +62,8 @@ _REFUSAL_PATTERNS = re.compile(
 
 _OVERRIDE = re.compile(
     r"\b(?:ignore|disregard|forget|override|bypass)\b.{0,40}\b(?:instructions?|rules|prompts?|"
-    r"context|sources|documents|guidelines)\b"
+    r"context|sources|documents?|guidelines|manuals?|docs|documentation)\b"
+    r"|\b(?:from|use|with) your own knowledge\b"
     r"|\byou are (?:now|no longer)\b|\bpretend (?:to be|you)\b|\bact as (?:a|an|my)\b"
     r"|\b(?:system|developer) (?:prompt|mode|message)\b|\bjailbreak"
     r"|\b(?:write|compose|tell|sing)\b.{0,20}\b(?:poem|story|song|joke|essay|limerick|haiku|"
@@ -239,6 +240,7 @@ def _quote(passage: Passage, check: ClaimCheck) -> Citation:
         start=passage.start + check.start, end=passage.start + check.end,
         score=round(check.coverage, 3), title=passage.title, passage=passage.text,
         passage_start=passage.start, retrieval_score=passage.score, section=passage.section,
+        name=passage.name,
     )
 
 

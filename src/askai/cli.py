@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -60,6 +61,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. When the reader of our output leaves early (``askai documents | head``),
+    askai stops quietly with status 0, for every command: Python's recipe for SIGPIPE
+    (https://docs.python.org/3/library/signal.html#note-on-sigpipe)."""
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # inside the guard: buffered output meets a closed pipe here
+    except BrokenPipeError:
+        # the interpreter flushes stdout again at exit: point it at devnull so that is quiet too
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
@@ -88,25 +105,16 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
-    from askai.answer import is_refusal
-
-    engine = _engine()
+    # Only verified text is printed: the answer appears once it is checked (sentence checks and
+    # the relevance check can remove any of the model's draft), with progress on stderr meanwhile.
+    answer = _answer(_engine(), args.question, args.top_k)
     if args.json:
-        answer = engine.ask(args.question, top_k=args.top_k)
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
-    stream = engine.stream(args.question, top_k=args.top_k)
-    for token in stream:
-        print(token, end="", flush=True)
-    answer = stream.answer
-    print()
-    if answer.refused != is_refusal(answer.raw_text) or not all(
-        s.supported for s in answer.sentences
-    ):
-        print(f"\nVerified answer: {answer.text}")
-        dropped = [s for s in answer.sentences if not s.supported]
-        for s in dropped:
-            print(f"  dropped ({s.reason}): {s.text}")
+    print(answer.text)
+    for s in answer.sentences:
+        if not s.supported:
+            print(f"askai: removed from the answer ({s.reason}): {s.text}", file=sys.stderr)
     if answer.citations:
         print("\nSources:")
         for c in answer.citations:
@@ -119,10 +127,26 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _answer(engine, question: str, top_k: int | None):  # noqa: ANN001, ANN202 - lazy imports
+    """The verified answer; a progress line on stderr (a terminal only) while the model works."""
+    from tqdm import tqdm
+
+    stream = engine.stream(question, top_k=top_k)
+    # tokens are counted, not shown; the checks run after the last one, before the line clears
+    with tqdm(desc="askai: searching, generating and checking", unit=" tokens", file=sys.stderr,
+              leave=False, disable=None) as progress:
+        for _ in stream:
+            progress.update()
+    return stream.answer
+
+
 def _cmd_documents(args: argparse.Namespace) -> int:
+    from askai.docnames import short_names
+
     docs = _engine().documents()
+    names = short_names(d.doc_id for d in docs)  # enough of each path to tell them apart
     for d in docs:
-        print(f"{d.doc_id}\t{d.chunks} chunks\t{d.ingested_at}\t{d.title}")
+        print(f"{names[d.doc_id]}\t{d.chunks} chunks\t{d.ingested_at}\t{d.title}")
     print(f"{len(docs)} documents")
     return 0
 
@@ -173,8 +197,12 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
+    from askai.access import require_credentials
+    from askai.settings import load_settings
     from askai.ui import serve
 
+    ui = load_settings().ui  # refuse an open address before loading anything heavy
+    require_credentials(args.host or ui.host, ui.username, ui.password, section="ui")
     engine = _engine()
     if engine.store.count() == 0:
         print("askai: the index is empty; run `askai ingest` or upload files in the page",

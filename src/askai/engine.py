@@ -20,13 +20,19 @@ from askai.answer import (
     tries_to_override,
 )
 from askai.errors import IndexNotFoundError, InputError, LLMError
-from askai.followup import Turn, build_rewrite_messages, clean_rewrite, needs_rewrite
+from askai.followup import (
+    REWRITE_MAX_TOKENS,
+    Turn,
+    clean_rewrite,
+    needs_rewrite,
+    rewrite_messages,
+)
 from askai.grounding import unknown_names
 from askai.index.embedder import Embedder, build_embedder
 from askai.index.store import DocumentRecord, Hit, VectorStore, build_store
 from askai.ingest.chunking import Chunker
 from askai.ingest.pipeline import ingest_files
-from askai.llm.base import LLM, build_llm, complete
+from askai.llm.base import LLM, build_llm, complete, token_counter
 from askai.retrieval import Retriever
 from askai.settings import Settings, load_settings
 from askai.types import Answer, IngestReport, Passage
@@ -110,7 +116,7 @@ class Engine:
         reset: bool = False,
         progress: bool = True,
     ) -> IngestReport:
-        with self._write_lock:
+        with self._write_lock, self.store.writing():  # one writer per index, across processes
             if reset:
                 self.store.reset()
             return ingest_files(
@@ -131,7 +137,7 @@ class Engine:
 
     def delete_document(self, doc_id: str) -> DocumentRecord:
         """Remove a document and its chunks from the index; returns its record."""
-        with self._write_lock:
+        with self._write_lock, self.store.writing():
             record = self.store.get_document(doc_id)
             if record is None:
                 raise IndexNotFoundError(f"No document {doc_id!r} in the index")
@@ -195,9 +201,12 @@ class Engine:
         """The standalone form of a follow-up question (the question itself if it needs none)."""
         if not needs_rewrite(question, history):
             return question
-        raw = complete(
-            self.llm, build_rewrite_messages(question, history), max_tokens=64, temperature=0.0
+        llm, limits = self.llm, self.settings.llm
+        messages = rewrite_messages(  # the latest turns that fit the context, however long the chat
+            question, history, count=token_counter(llm), n_ctx=limits.n_ctx,
+            history_tokens=limits.history_tokens,
         )
+        raw = complete(llm, messages, max_tokens=REWRITE_MAX_TOKENS, temperature=0.0)
         rewritten = clean_rewrite(raw)
         if not rewritten:
             raise LLMError(f"The model returned no standalone question for {question!r}")

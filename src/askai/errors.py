@@ -44,3 +44,15 @@ class IngestError(AskaiError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class IndexReadOnlyError(AskaiError):
+    """The vector index cannot be written: its folder or database file is read-only."""
+
+
+class IndexBusyError(AskaiError):
+    """Another process holds the index (writing to it) longer than the lock timeout allows."""
+
+
+class StoreWriteError(AskaiError):
+    """The store could not be written (the disk is full, or the folder is not writable)."""

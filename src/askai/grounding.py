@@ -330,8 +330,9 @@ def check_claim(
     - given the ``question``, the share is taken of the claim's *new* words instead (those not in
       the question or heading): echoing the question proves nothing, and its wording need not be
       in the evidence. A claim whose new numbers, identifiers, literals or names are all there
-      (it is *anchored*) needs only ``anchored_coverage`` of its new words (default: the same as
-      ``min_coverage``): the words around an exact value may paraphrase.
+      (it is *anchored*; a number alone does not anchor) needs only ``anchored_coverage`` of its
+      new words (default: the same as ``min_coverage``): the words around an exact value may
+      paraphrase.
 
     Names the question supplies are exempt from the name check; given ``context`` (all the
     evidence retrieved), only those that occur in it.
@@ -366,7 +367,9 @@ def check_claim(
     # a number the claim repeats from the question must be in the passage or its heading too
     passage_numbers = numbers(f"{evidence}\n{heading}")
     repeated = sorted(n for n in _digits(claim) & _digits(question) if n not in passage_numbers)
-    anchored = bool(claim_numbers or new_identifiers or new_literals or claim_names)
+    # a number alone does not anchor: numbers are everywhere in technical text (section 7.42,
+    # java-11-openjdk), and a false premise's answer found one in an unrelated line
+    anchored = bool(new_identifiers or new_literals or claim_names)
     threshold = min_coverage
     if anchored and anchored_coverage is not None:
         threshold = min(min_coverage, anchored_coverage)

@@ -15,10 +15,11 @@ from __future__ import annotations
 import bisect
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from askai.docnames import short_names
 from askai.errors import IndexCorruptError, IndexNotFoundError
 from askai.grounding import content_words, terms
 from askai.index.embedder import Embedder
@@ -45,6 +46,7 @@ class LexicalIndex:
         self._by_doc: dict[str, list[tuple[int, int, int]]] = {}  # doc -> (start, end, i) sorted
         for i, c in enumerate(chunks):
             self._by_doc.setdefault(c.doc_id, []).append((c.start, c.end, i))
+        self.names = short_names(self._by_doc)  # document id -> the path ending shown for it
         for spans in self._by_doc.values():
             spans.sort()
         self._bm25 = bm25s.BM25()
@@ -116,16 +118,26 @@ class Retriever:
 
     def lexical(self) -> LexicalIndex:
         """The BM25 index, reloaded from the store if anything was written since it was built."""
-        revision = self.store.revision()
-        with self._lock:
-            if self._lexical is None or revision != self._revision:
-                self._lexical = LexicalIndex(list(self.store.all_chunks()))
-                self._revision = revision
-            return self._lexical
+        with self.store.reading():
+            revision = self.store.revision()
+            with self._lock:
+                if self._lexical is None or revision != self._revision:
+                    # only complete documents: a document being written (or left half-written
+                    # by a writer that died) is not searched until its record says "ready"
+                    ready = self.store.ready_documents()
+                    self._lexical = LexicalIndex([
+                        c for c in self.store.all_chunks() if ready.get(c.doc_id) == c.doc_hash
+                    ])
+                    self._revision = revision
+                return self._lexical
 
     def search(self, question: str, k: int) -> tuple[np.ndarray, list[Hit]]:
         """The question's embedding and the ``k`` best chunks, dense and lexical fused. An empty
         index is an error (the lexical index holds every chunk and is current: no store count)."""
+        with self.store.reading():  # one consistent state of the index, also across processes
+            return self._search(question, k)
+
+    def _search(self, question: str, k: int) -> tuple[np.ndarray, list[Hit]]:
         lexical = self.lexical()
         if not lexical.chunks:
             at = f" at {self.location}" if self.location else ""
@@ -143,12 +155,16 @@ class Retriever:
         return vector, [Hit(lexical.chunks[i], round(score / top, 4)) for i, score in fused]
 
     def retrieve(self, question: str, k: int) -> Retrieval:
-        vector, hits = self.search(question, k)
-        passages = select_passages(
-            question, vector, hits, self.store,
-            max_passages=self.settings.max_sources, max_chars=self.settings.max_evidence_chars,
-            unit_chars=self.settings.max_unit_chars,
-        )
+        with self.store.reading():
+            vector, hits = self._search(question, k)
+            passages = select_passages(
+                question, vector, hits, self.store,
+                max_passages=self.settings.max_sources,
+                max_chars=self.settings.max_evidence_chars,
+                unit_chars=self.settings.max_unit_chars,
+            )
+            names = self.lexical().names
+        passages = [replace(p, name=names.get(p.source, p.source)) for p in passages]
         return Retrieval(vector, hits, passages)
 
 

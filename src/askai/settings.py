@@ -2,7 +2,8 @@
 
 Every field has a default and a description. Values come from (highest first): keyword arguments,
 ``ASKAI_``-prefixed environment variables (nested with ``__``, e.g. ``ASKAI_RETRIEVAL__TOP_K=6``),
-an optional TOML file named by ``ASKAI_CONFIG``, then the defaults.
+an optional TOML file named by ``ASKAI_CONFIG``, then the defaults. An ``ASKAI_`` variable that
+names no setting (``ASKAI_RETRIEVAL_TOP_K``, one underscore short) is an error naming the closest.
 
     >>> from askai import Settings
     >>> s = Settings(retrieval={"top_k": 6})
@@ -12,16 +13,20 @@ an optional TOML file named by ``ASKAI_CONFIG``, then the defaults.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
+import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 from askai.errors import ConfigError
@@ -70,6 +75,11 @@ class StoreSettings(_Section):
         SecretStr(""), description="bearer token sent to the Chroma server, if it needs one"
     )
     ssl: bool = Field(False, description="use https for the Chroma server")
+    lock_timeout_s: float = Field(
+        60.0, ge=0,
+        description="embedded store: seconds a writer waits for another process's ingest or "
+        "delete to finish (and a reader for one write call) before it fails",
+    )
 
 
 class LLMSettings(_Section):
@@ -98,6 +108,13 @@ class LLMSettings(_Section):
         max(1, os.cpu_count() or 1), ge=1, description="CPU threads for llama.cpp"
     )
     max_tokens: int = Field(160, ge=8, description="longest answer, in tokens")
+    history_tokens: int = Field(
+        0, ge=0,
+        description="chat history put in the follow-up rewrite prompt, in the model's tokens: the "
+        "latest turns that fit (of the last two; an over-long turn is cut). 0 = as much as the "
+        "context leaves: n_ctx minus the rewrite prompt and its reply; a larger value is capped "
+        "to that",
+    )
     draft_tokens: int = Field(
         0, ge=0, le=32,
         description="prompt-lookup decoding (llama-cpp): tokens drafted from the prompt per "
@@ -161,6 +178,14 @@ class UISettings(_Section):
         Path("index/uploads"), description="where files uploaded in the page are kept"
     )
     max_upload_mb: float = Field(20.0, gt=0, description="larger uploads are refused")
+    username: str = Field(
+        "",
+        description="user name the page asks for (with password); required to bind any address "
+        "but loopback, and applied on loopback too once set",
+    )
+    password: SecretStr = Field(
+        SecretStr(""), description="password the page asks for (with username); never logged"
+    )
 
 
 class Settings(BaseSettings):
@@ -186,21 +211,105 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        check_environment(os.environ)
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config = os.environ.get("ASKAI_CONFIG")
+        config = os.environ.get(CONFIG_VARIABLE)
         if config:
-            if not Path(config).is_file():
-                raise ConfigError(f"ASKAI_CONFIG names {config!r}, which is not a file")
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=read_config(config)))
         return tuple(sources)
 
 
+CONFIG_VARIABLE = "ASKAI_CONFIG"
+# ``ASKAI_`` variables askai reads that are not settings (the one place to list them).
+NON_SETTING_VARIABLES = {CONFIG_VARIABLE: "a TOML file of settings, read below the environment"}
+
+
+def setting_variables() -> list[str]:
+    """Every environment variable that sets something: ``ASKAI_RETRIEVAL__TOP_K`` for each field,
+    and ``ASKAI_RETRIEVAL`` for a whole section given as JSON."""
+    names = []
+    for section, field in Settings.model_fields.items():
+        names.append(f"ASKAI_{section.upper()}")
+        model = field.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            names.extend(f"ASKAI_{section.upper()}__{name.upper()}" for name in model.model_fields)
+    return names
+
+
+def check_environment(environ: Mapping[str, str]) -> None:
+    """Refuse ``ASKAI_`` variables that name no setting (pydantic-settings would ignore them), such
+    as ``ASKAI_RETRIEVAL_TOP_K`` with one underscore, naming the closest setting."""
+    valid = setting_variables()
+    known = set(valid) | set(NON_SETTING_VARIABLES)
+    unknown = sorted(
+        k for k in environ if k.upper().startswith("ASKAI_") and k.upper() not in known
+    )
+    if not unknown:
+        return
+    problems = []
+    for name in unknown:
+        closest = difflib.get_close_matches(name.upper(), valid, n=1, cutoff=0.0)[0]
+        problems.append(f"{name} (the closest setting is {closest})")
+    raise ConfigError(
+        f"Unknown askai environment variable{'s' if len(problems) > 1 else ''}: "
+        f"{'; '.join(problems)}. Settings are ASKAI_<SECTION>__<FIELD>, with two underscores; "
+        "see README 'Configuration'"
+    )
+
+
+_TOML_PLACE = re.compile(r"^(?P<problem>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$")
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The settings in a TOML file; a missing, unreadable or malformed file is a ConfigError
+    naming the file, and for bad TOML the line, column and problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{CONFIG_VARIABLE} names {str(path)!r}, which is not a file")
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        place = _TOML_PLACE.match(str(exc))
+        where = (
+            f"{place['problem']} (line {place['line']}, column {place['column']})"
+            if place else str(exc).replace("(at end of document)", "(at the end of the file)")
+        )
+        raise ConfigError(f"Config file {path} is not valid TOML: {where}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"Config file {path} is not valid TOML: it is not UTF-8 ({exc})") from exc
+    except OSError as exc:
+        raise ConfigError(f"Config file {path} cannot be read: {exc}") from exc
+
+
+def _origin(loc: tuple[Any, ...], overrides: Mapping[str, Any], config: dict[str, Any]) -> str:
+    """Where the value at ``loc`` came from, as a note for an error message."""
+    if loc and loc[0] in overrides:
+        return ""
+    environ = {k.upper() for k in os.environ}
+    for depth in range(len(loc), 0, -1):
+        name = "ASKAI_" + "__".join(str(p).upper() for p in loc[:depth])
+        if name in environ:
+            return f" (environment variable {name})"
+    node: Any = config
+    for part in loc:
+        if not isinstance(node, dict) or part not in node:
+            return ""
+        node = node[part]
+    return f" (config file {os.environ[CONFIG_VARIABLE]})"
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Load settings, turning validation errors into one readable :class:`ConfigError`."""
+    """Load settings, turning validation errors into one readable :class:`ConfigError` that names
+    where each bad value came from (argument, environment variable or config file)."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
+        config_path = os.environ.get(CONFIG_VARIABLE)
+        config = read_config(config_path) if config_path else {}
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc'])}{_origin(err['loc'], overrides, config)}: "
+            f"{err['msg']}"
+            for err in exc.errors()
         )
         raise ConfigError(f"Invalid settings ({problems}). See README 'Configuration'.") from exc

@@ -13,7 +13,7 @@ class Citation:
     ``quote == document_text(source)[start:end]`` always holds.
     """
 
-    source: str  # document id: path relative to the ingested root
+    source: str  # document id: the absolute path of the document's file
     quote: str
     start: int
     end: int
@@ -24,6 +24,7 @@ class Citation:
     passage_start: int = 0
     retrieval_score: float = 0.0
     section: str = ""  # heading path of the section the quote lies in
+    name: str = ""  # the shortest ending of ``source`` no other indexed document shares
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Passage:
     end: int
     score: float
     section: str = ""  # heading path (``Configuration › Logging``) of the section it lies in
+    name: str = ""  # the shortest ending of ``source`` no other indexed document shares
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from askai.docnames import same_document
 from askai.engine import Engine
 from askai.errors import ConfigError
 from askai.eval.corpora import locate_evidence
@@ -50,6 +51,18 @@ def judge_llm(llm: Any) -> Any:
     return _JUDGE_CONTEXTS[id(llm)]
 
 
+def gold_text(engine: Engine, doc_ids: list[str], doc: str) -> str:
+    """The text of an eval set's gold document ``doc``, a path relative to the ingested folder,
+    among the indexed ``doc_ids`` (askai identifies documents by their whole path)."""
+    found = [d for d in doc_ids if same_document(d, doc)]
+    if len(found) != 1:
+        raise ConfigError(
+            f"The eval set's document {doc!r} matches {len(found)} indexed documents "
+            f"({', '.join(found[:3]) or 'none'}); ingest the set's corpus into its own index"
+        )
+    return engine.document_text(found[0])
+
+
 def evaluate(
     engine: Engine,
     set_path: Path,
@@ -72,7 +85,8 @@ def evaluate(
     run can be reported, then resumed later)."""
     items = load_items(set_path)[::stride]
     items = items[:limit] if limit else items
-    items = locate_evidence(items, engine.document_text)
+    doc_ids = [d.doc_id for d in engine.documents()]
+    items = locate_evidence(items, functools.partial(gold_text, engine, doc_ids))
     out_dir = results_root / label
     judge = None
     if use_judge:

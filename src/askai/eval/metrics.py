@@ -6,13 +6,18 @@ import random
 import re
 from collections.abc import Callable, Sequence
 
+from askai.docnames import same_document
+
 Span = tuple[str, int, int]  # (document id, start, end)
 
 _FOLD = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "‑": "-", "–": "-", "—": "-"})
 
 
 def overlaps(a: Span, b: Span) -> bool:
-    return a[0] == b[0] and a[1] < b[2] and b[1] < a[2]
+    """Do two spans overlap? A document id may be a whole path and the other a path relative
+    to the ingested folder (an eval set's gold document)."""
+    same = same_document(a[0], b[0]) or same_document(b[0], a[0])
+    return same and a[1] < b[2] and b[1] < a[2]
 
 
 def first_hit_rank(retrieved: Sequence[Span], gold: Sequence[Span]) -> int | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from askai.answer import claims_with_citations
+from askai.docnames import same_document
 from askai.engine import Engine
 from askai.eval.corpora import quote_in
 from askai.eval.dataset import Item
@@ -80,7 +81,7 @@ def gold_rank(row: dict[str, Any], item: Item) -> int | None:
         for rank, ((doc, _, _), text) in enumerate(
             zip(row["retrieved"], row["retrieved_text"], strict=True), start=1
         ):
-            if any(e.doc == doc and quote_in(text, e.quote) for e in item.evidence):
+            if any(same_document(doc, e.doc) and quote_in(text, e.quote) for e in item.evidence):
                 return rank
         return None
     gold = [(e.doc, e.start, e.end) for e in item.evidence]
@@ -91,7 +92,7 @@ def score_row(row: dict[str, Any], item: Item) -> dict[str, Any]:
     gold_docs = sorted({e.doc for e in item.evidence})
     row.update(
         id=item.id, kind=item.kind, category=item.category, gold_docs=gold_docs,
-        gold_cited=any(c["source"] in gold_docs for c in row["citations"]),
+        gold_cited=any(same_document(c["source"], g) for c in row["citations"] for g in gold_docs),
         rank=gold_rank(row, item),
         facts_ok=bool(item.facts)
         and not row["refused"]

@@ -9,27 +9,49 @@ write, so readers (the in-memory lexical index) know when to reload.
 
 The document record is the commit point of an ingest: it is written as ``pending`` before the
 chunks and flipped to ``ready`` after them, so a crash mid-document leaves a ``pending`` record
-whose chunks (and sentences) the next ingest removes.
+whose chunks (and sentences) the next ingest removes; readers search only the chunks of ``ready``
+documents (:meth:`ChromaStore.ready_documents`), so a document is seen whole or not at all.
+
+An embedded store is shared between processes through an :class:`~askai.index.guard.IndexGuard`
+(one writer at a time, readers never during a write call, a reader reopens its client when
+another process wrote): callers wrap a whole write operation in :meth:`ChromaStore.writing` and
+a whole read (one question's retrieval) in :meth:`ChromaStore.reading`.
 """
 
 from __future__ import annotations
 
+import errno
+import functools
+import os
+import re
 import shutil
+import socket
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from askai.errors import ConfigError, IndexCorruptError
+from askai.errors import (
+    AskaiError,
+    ConfigError,
+    IndexCorruptError,
+    IndexReadOnlyError,
+    StoreWriteError,
+)
 from askai.grounding import split_sentences
+from askai.index.guard import GENERATION_NAME, IndexGuard
+from askai.index.readonly import read_only_cause, read_only_error, unwritable
 
 if TYPE_CHECKING:
     from askai.settings import StoreSettings
 
-FORMAT_VERSION = 3  # 2: sentence embeddings; 3: sections (heading paths) of chunks
+# 2: sentence embeddings; 3: sections (heading paths) of chunks; 4: a document's id is its file's
+# absolute path (was: the path under the ingested folder, so a/notes.txt and b/notes.txt collided)
+FORMAT_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -81,6 +103,7 @@ class DocumentRecord:
     ingested_at: str
     status: str = "ready"  # "pending" while its chunks are being written
     path: str = ""  # the file it was read from, for --prune
+    writer: str = ""  # "host:pid" of the process writing a pending record (server mode cleanup)
 
 
 @runtime_checkable
@@ -113,7 +136,26 @@ class VectorStore(Protocol):
 
     def list_documents(self) -> list[DocumentRecord]: ...
 
+    def ready_documents(self) -> dict[str, str]: ...
+
     def reset(self) -> None: ...
+
+    def reading(self) -> Any: ...
+
+    def writing(self) -> Any: ...
+
+    def owns_leftover(self, record: DocumentRecord) -> bool: ...
+
+
+def _read(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a read method inside :meth:`ChromaStore.reading` (nested holds are cheap)."""
+
+    @functools.wraps(method)
+    def wrapper(self: ChromaStore, *args: Any, **kwargs: Any) -> Any:
+        with self.reading():
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 class ChromaStore:
@@ -121,15 +163,115 @@ class ChromaStore:
 
     def __init__(
         self, client: Any, collection: str, *, embedder_name: str, dimension: int,
-        reset: bool = False,
+        reset: bool = False, guard: IndexGuard | None = None,
+        reopen: Callable[[], Any] | None = None, location: str = "",
     ) -> None:
         self._client = client
         self._name = collection
         self._embedder_name = embedder_name
         self._dimension = dimension
+        self._guard = guard  # embedded: shared with other processes; server: None
+        self._reopen = reopen
+        self.location = location or f"collection {collection!r}"
         if reset:
-            self._drop()
+            with self.writing(), self._write_call():
+                self._drop()
+                self._open()
+        else:  # creating the collections the first time is a write
+            with guard.exclusive(bump=False) if guard is not None else nullcontext():
+                self._open()
+
+    # -- sharing the index with other processes --------------------------------------------------
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Hold for one whole read (a question's retrieval): no write call of any process runs
+        meanwhile, and the client is reopened first if another process wrote since it opened."""
+        guard = self._guard
+        if guard is None:
+            yield
+            return
+        while True:
+            with guard.shared():
+                if guard.generation() == guard.seen:
+                    with guard.local.read():
+                        yield
+                    return
+            # stale: reopen, alone (no write call nor other opener of any process, no thread of
+            # this process using the old client), then read
+            with guard.exclusive(bump=False), guard.local.write():
+                if guard.generation() != guard.seen:
+                    self._refresh()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold for one whole write operation (ingest, delete, reset): one writer at a time;
+        another waits up to the lock timeout, then fails naming the holder."""
+        if self._guard is None:
+            yield
+            return
+        with self._guard.writer():
+            with self.reading():
+                pass  # catch up with what the previous writer wrote
+            yield
+
+    def owns_leftover(self, record: DocumentRecord) -> bool:
+        """May the caller remove this not-ready record and its chunks as a dead writer's
+        leftover? Embedded: yes, the caller holds the writer lock, so its writer is gone. Server:
+        only if it was written on this host by a process that no longer runs (writers on other
+        hosts clean their own)."""
+        if self._guard is not None:
+            return True
+        host, _, pid = record.writer.rpartition(":")
+        if host != _HOST or not pid.isdigit():
+            return False
+        return not _alive(int(pid))
+
+    def _refresh(self) -> None:
+        """A new client (chromadb keeps one system per folder and process, with the segments
+        it loaded): forget the cached one so the new client loads what is on disk now."""
+        if self._reopen is None:
+            raise RuntimeError("this store cannot reopen its client")
+        generation = self._guard.generation() if self._guard else ""
+        if self._guard is not None:
+            # not client.close(): another store of this process may share that system, and a
+            # system broken by a failed write can hang in close; the old one is dropped with the
+            # last reference to it
+            _forget(self._guard.folder)
+        self._client = self._reopen()
         self._open()
+        if self._guard is not None:
+            self._guard.seen = generation
+
+    @contextmanager
+    def _write_call(self) -> Iterator[None]:
+        """One write call: exclusive against every reader; a full disk becomes one clear error
+        (and the client, which chromadb leaves unusable after a failed write, is reopened by the
+        next read: the generation changed)."""
+        guard = self._guard
+        try:
+            with guard.exclusive() if guard is not None else nullcontext():
+                yield
+        except AskaiError:
+            raise  # already says what happened (e.g. the index is busy)
+        except Exception as exc:
+            if guard is not None:
+                # whatever happened, reopen before the next read, and let no new client of this
+                # process share this one's system (chromadb leaves it unusable after a failed
+                # write: its log holds a batch it could not apply)
+                guard.seen = ""
+                _forget(guard.folder)
+            # a store that cannot be written (read-only mount, immutable files; SQLite then may
+            # say only "unable to open database file") is not damaged: say read-only, and where
+            folder = guard.folder if guard is not None else None
+            cause = read_only_cause(exc) or (unwritable(folder) if folder is not None else None)
+            if cause is not None:
+                raise read_only_error(self.location, cause) from exc
+            if _is_disk_full(exc, self._guard.folder if guard is not None else None):
+                raise StoreWriteError(
+                    f"disk full while writing {self.location}; free some space and run the "
+                    "ingest again (the index still holds the documents it had)"
+                ) from exc
+            raise
 
     def _open(self) -> None:
         meta = {
@@ -152,10 +294,7 @@ class ChromaStore:
                 embedding_function=None,
             )
         except Exception as exc:  # chromadb raises many types for a damaged store
-            raise IndexCorruptError(
-                f"Cannot open the Chroma collection {self._name!r} ({type(exc).__name__}: {exc}); "
-                "rebuild it with `askai ingest --reset`."
-            ) from exc
+            raise damaged(Path(self.location), exc) from exc
         found = self._chunks.metadata or {}
         if found.get("askai_format") != FORMAT_VERSION:
             raise IndexCorruptError(
@@ -175,6 +314,10 @@ class ChromaStore:
     def add(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
         if len(chunks) != len(embeddings):
             raise ValueError(f"{len(chunks)} chunks but {len(embeddings)} embeddings")
+        with self._write_call():
+            self._add(chunks, embeddings)
+
+    def _add(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
         step = max(1, int(self._client.get_max_batch_size()))
         for i in range(0, len(chunks), step):
             part = chunks[i : i + step]
@@ -192,6 +335,10 @@ class ChromaStore:
     def add_sentences(self, keys: Sequence[SentenceKey], embeddings: np.ndarray) -> None:
         if len(keys) != len(embeddings):
             raise ValueError(f"{len(keys)} sentences but {len(embeddings)} embeddings")
+        with self._write_call():
+            self._add_sentences(keys, embeddings)
+
+    def _add_sentences(self, keys: Sequence[SentenceKey], embeddings: np.ndarray) -> None:
         step = max(1, int(self._client.get_max_batch_size()))
         for i in range(0, len(keys), step):
             part = keys[i : i + step]
@@ -201,6 +348,7 @@ class ChromaStore:
                 metadatas=[{"doc_id": d, "start": a, "end": b} for d, a, b in part],
             )
 
+    @_read
     def search_sentences(self, embedding: np.ndarray, k: int) -> list[SentenceHit]:
         if k < 1:
             raise ValueError(f"Expected k >= 1, got {k}")
@@ -214,6 +362,7 @@ class ChromaStore:
             for m, d in zip(res["metadatas"][0], res["distances"][0], strict=True)
         ]
 
+    @_read
     def sentence_vectors(self, keys: Sequence[SentenceKey]) -> dict[SentenceKey, np.ndarray]:
         if not keys:
             return {}
@@ -225,13 +374,18 @@ class ChromaStore:
         }
 
     def all_chunks(self) -> Iterator[Chunk]:
-        """Every chunk, read in pages."""
+        """Every chunk, read in pages (all of them inside one read: a consistent set)."""
         page = 5000
-        for offset in range(0, self.count(), page):
-            res = self._chunks.get(include=["documents", "metadatas"], limit=page, offset=offset)
-            for text, meta in zip(res["documents"], res["metadatas"], strict=True):
-                yield _chunk_from(text, meta)
+        chunks: list[Chunk] = []
+        with self.reading():
+            for offset in range(0, int(self._chunks.count()), page):
+                res = self._chunks.get(include=["documents", "metadatas"], limit=page,
+                                       offset=offset)
+                chunks += [_chunk_from(t, m)
+                           for t, m in zip(res["documents"], res["metadatas"], strict=True)]
+        return iter(chunks)
 
+    @_read
     def revision(self) -> str:
         """Changes whenever chunks or documents are written or removed (by any process)."""
         meta = self._client.get_collection(self._name + "__documents").metadata or {}
@@ -243,16 +397,20 @@ class ChromaStore:
         )
 
     def delete_chunks(self, doc_id: str) -> None:
-        self._chunks.delete(where={"doc_id": doc_id})
-        self._sentences.delete(where={"doc_id": doc_id})
-        self._bump()
+        with self._write_call():
+            self._chunks.delete(where={"doc_id": doc_id})
+            self._sentences.delete(where={"doc_id": doc_id})
+            self._bump()
 
     def delete_document(self, doc_id: str) -> None:
-        """Remove a document's chunks, then its record."""
-        self.delete_chunks(doc_id)
-        self._docs.delete(ids=[doc_id])
-        self._bump()
+        """Remove a document: its record first (so it stops being ready), then its chunks."""
+        with self._write_call():
+            self._docs.delete(ids=[doc_id])
+            self._chunks.delete(where={"doc_id": doc_id})
+            self._sentences.delete(where={"doc_id": doc_id})
+            self._bump()
 
+    @_read
     def search(self, embedding: np.ndarray, k: int) -> list[Hit]:
         if k < 1:
             raise ValueError(f"Expected k >= 1, got {k}")
@@ -271,12 +429,14 @@ class ChromaStore:
             hits.append(Hit(chunk=_chunk_from(text, meta), score=1.0 - float(dist)))
         return hits
 
+    @_read
     def chunks_of(self, doc_id: str) -> list[Chunk]:
         res = self._chunks.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
         pairs = zip(res["documents"], res["metadatas"], strict=True)
         chunks = [_chunk_from(t, m) for t, m in pairs]
         return sorted(chunks, key=lambda c: c.index)
 
+    @_read
     def count(self) -> int:
         return int(self._chunks.count())
 
@@ -287,6 +447,10 @@ class ChromaStore:
         """Write (or overwrite) several records in one call (each store call has a fixed cost)."""
         if not records:
             return
+        with self._write_call():
+            self._put_documents(records)
+
+    def _put_documents(self, records: Sequence[DocumentRecord]) -> None:
         step = max(1, int(self._client.get_max_batch_size()))
         for i in range(0, len(records), step):
             part = records[i : i + step]
@@ -295,17 +459,20 @@ class ChromaStore:
                 embeddings=[[1.0]] * len(part),  # the documents collection is looked up by id
                 documents=[r.text for r in part],
                 metadatas=[{"title": r.title, "sha256": r.sha256, "chunks": r.chunks,
-                            "ingested_at": r.ingested_at, "status": r.status, "path": r.path}
+                            "ingested_at": r.ingested_at, "status": r.status, "path": r.path,
+                            "writer": r.writer}
                            for r in part],
             )
         self._bump()
 
+    @_read
     def get_document(self, doc_id: str) -> DocumentRecord | None:
         res = self._docs.get(ids=[doc_id], include=["documents", "metadatas"])
         if not res["ids"]:
             return None
         return _record_from(res["ids"][0], res["documents"][0], res["metadatas"][0])
 
+    @_read
     def list_documents(self) -> list[DocumentRecord]:
         res = self._docs.get(include=["documents", "metadatas"])
         records = [
@@ -314,6 +481,12 @@ class ChromaStore:
         ]
         return sorted(records, key=lambda r: r.doc_id)
 
+    @_read
+    def ready_documents(self) -> dict[str, str]:
+        """The complete documents (id -> content hash); what readers may search."""
+        res = self._docs.get(where={"status": "ready"}, include=["metadatas"])
+        return {i: str(m["sha256"]) for i, m in zip(res["ids"], res["metadatas"], strict=True)}
+
     def _drop(self) -> None:
         existing = {getattr(c, "name", c) for c in self._client.list_collections()}
         for name in (self._name, self._name + "__sentences", self._name + "__documents"):
@@ -321,9 +494,10 @@ class ChromaStore:
                 self._client.delete_collection(name)
 
     def reset(self) -> None:
-        """Remove every chunk and document record."""
-        self._drop()
-        self._open()
+        """Remove every chunk and document record (call inside :meth:`writing`)."""
+        with self._write_call():
+            self._drop()
+            self._open()
 
 
 def _sentence_id(key: SentenceKey) -> str:
@@ -343,7 +517,76 @@ def _record_from(doc_id: str, text: str, meta: dict[str, Any]) -> DocumentRecord
         doc_id=doc_id, title=str(meta.get("title", "")), text=text, sha256=str(meta["sha256"]),
         chunks=int(meta["chunks"]), ingested_at=str(meta["ingested_at"]),
         status=str(meta.get("status", "ready")), path=str(meta.get("path", "")),
+        writer=str(meta.get("writer", "")),
     )
+
+
+_HOST = socket.gethostname()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def writer_id() -> str:
+    """This process, as recorded on the pending records it writes."""
+    return f"{_HOST}:{os.getpid()}"
+
+
+_DISK_FULL = re.compile(r"no space left|disk is full|ENOSPC", re.I)
+_LOW_SPACE = 16 * 1024 * 1024  # bytes: below this, a failed write is taken for a full disk
+
+
+def _is_disk_full(exc: BaseException, folder: Path | None) -> bool:
+    """chromadb reports a full disk as a message rather than an ``OSError`` (sqlite's "database
+    or disk is full", or its compactor's "Failed to apply logs ..."): look through the chain, and
+    at the free space of the index's file system."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return True
+        if _DISK_FULL.search(str(seen)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    if folder is None:
+        return False
+    try:
+        return shutil.disk_usage(folder).free < _LOW_SPACE
+    except OSError:
+        return False
+
+
+_SEGMENT_DIR = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_SQLITE_FILES = ("chroma.sqlite3", "chroma.sqlite3-wal", "chroma.sqlite3-shm",
+                 "chroma.sqlite3-journal")
+
+
+def damaged(path: Path, exc: BaseException) -> IndexCorruptError:
+    return IndexCorruptError(
+        f"The index at {path} is damaged ({type(exc).__name__}: {str(exc)[:200]}); "
+        "`askai ingest --reset` rebuilds it from your documents."
+    )
+
+
+def remove_store_files(path: Path) -> list[Path]:
+    """Remove what Chroma and askai's guard wrote in ``path`` (its SQLite files and its
+    UUID-named segment folders), nothing else: the folder may hold the user's own files."""
+    removed = []
+    for entry in sorted(path.iterdir()):
+        if entry.name in _SQLITE_FILES or entry.name == GENERATION_NAME:
+            entry.unlink()
+        elif entry.is_dir() and _SEGMENT_DIR.fullmatch(entry.name):
+            shutil.rmtree(entry)
+        else:
+            continue
+        removed.append(entry)
+    return removed
 
 
 def _embedded_chroma(
@@ -354,30 +597,96 @@ def _embedded_chroma(
     path = Path(settings.path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"ASKAI_STORE__PATH {str(path)!r} is a file; it must be a folder")
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if (cause := read_only_cause(exc)) is not None:
+            raise read_only_error(path, cause) from exc
+        raise ConfigError(f"Cannot create the index folder {path} ({exc}); fix "
+                          "ASKAI_STORE__PATH") from exc
+    guard = IndexGuard(path, settings.lock_timeout_s)
+    try:
+        return _open_embedded(path, guard, settings, embedder_name, dimension, reset, chromadb)
+    except (AskaiError, OSError) as exc:
+        if isinstance(exc, IndexReadOnlyError):
+            raise
+        # the lock files beside the index, or Chroma's own files, cannot be written: read-only
+        # (never "damaged, run --reset", which would delete the index if it could)
+        cause = read_only_cause(exc) or unwritable(path)
+        if cause is not None and not isinstance(exc, (StoreWriteError,)):
+            raise read_only_error(path, cause) from exc
+        raise
+
+
+def _open_embedded(
+    path: Path, guard: IndexGuard, settings: StoreSettings, embedder_name: str, dimension: int,
+    reset: bool, chromadb: Any,
+) -> VectorStore:
 
     def open_client() -> Any:
         return chromadb.PersistentClient(
             path=str(path), settings=chromadb.Settings(anonymized_telemetry=False)
         )
 
+    def build(reset_now: bool) -> ChromaStore:
+        # opening writes to Chroma's SQLite file: not while another process writes or opens
+        with guard.exclusive(bump=False):
+            try:
+                client = open_client()
+            except Exception as exc:  # noqa: BLE001 - chromadb raises many types when damaged
+                _forget(path)
+                raise _read_only_or_damaged(path, exc) from exc
+            guard.seen = guard.generation()  # the client was just opened: it is current
+        try:
+            return ChromaStore(
+                client, settings.collection, embedder_name=embedder_name, dimension=dimension,
+                reset=reset_now, guard=guard, reopen=open_client, location=str(path),
+            )
+        except (IndexCorruptError, IndexReadOnlyError, StoreWriteError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. sqlite's "file is not a database"
+            _close(client)
+            raise _read_only_or_damaged(path, exc) from exc
+
+    if not reset:
+        return build(False)
+    with guard.writer():
+        try:
+            return build(True)
+        except StoreWriteError:
+            raise
+        except IndexCorruptError:
+            # too damaged to empty through Chroma: remove its files (never the folder: it may be
+            # the user's), then start again, as --reset asked
+            remove_store_files(path)
+            guard.bump()
+            return build(False)
+
+
+def _read_only_or_damaged(path: Path, exc: BaseException) -> AskaiError:
+    """A store that fails to open because it cannot be written is read-only, not damaged: the
+    advice to rebuild it with --reset would delete it if it could."""
+    cause = read_only_cause(exc) or unwritable(path)
+    return read_only_error(path, cause) if cause is not None else damaged(path, exc)
+
+
+def _forget(path: Path) -> None:
+    """chromadb caches its system for a folder before starting it, and keeps it when starting
+    fails: drop that one (not the others of this process) so the next open starts afresh."""
+    from chromadb.api.client import SharedSystemClient
+
+    SharedSystemClient._identifier_to_system.pop(str(path), None)
+    SharedSystemClient._identifier_to_refcount.pop(str(path), None)
+
+
+def _close(client: Any) -> None:
+    """Release a client that will not be used (chromadb caches one system per folder)."""
     try:
-        client = open_client()
-    except Exception as exc:  # noqa: BLE001 - chromadb raises many types for a damaged store
-        if not (reset and (path / "chroma.sqlite3").is_file()):
-            raise IndexCorruptError(
-                f"Cannot open the Chroma store at {path} ({type(exc).__name__}: {exc}); "
-                "rebuild it with `askai ingest --reset`."
-            ) from exc
+        client.close()
+    except Exception:  # noqa: BLE001 - closing a client of a damaged store may fail too
         from chromadb.api.client import SharedSystemClient
 
-        shutil.rmtree(path)  # too damaged to open: start again, as --reset asked
         SharedSystemClient.clear_system_cache()
-        path.mkdir(parents=True)
-        client = open_client()
-    return ChromaStore(
-        client, settings.collection, embedder_name=embedder_name, dimension=dimension, reset=reset
-    )
 
 
 def _http_chroma(

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from askai.errors import IngestError
 from askai.ingest.structure import Section, section_at
+
+# The splitter tokenizes and sentence-splits whatever it is given whole: a 19 MB file with no line
+# break would be one 19 MB piece (GBs of tokens in memory). Longer runs of text are cut first, at
+# the last paragraph, line or sentence break (else space) before this many characters, so every
+# step sees a bounded piece and time and memory grow linearly with the file.
+MAX_PIECE_CHARS = 100_000
+_CUTS = (re.compile(r"\n\s*\n"), re.compile(r"\n"), re.compile(r"[.!?][\"')\]]*\s|[。！？]"),
+         re.compile(r"\s"))
 
 
 @dataclass(frozen=True)
@@ -44,17 +53,20 @@ class Chunker:
         spans: list[TextSpan] = []
         for a, b in zip(bounds, [*bounds[1:], len(text)], strict=True):
             section = section_at(list(sections), a)
-            for span in self._split(text[a:b], name):
-                spans.append(TextSpan(span.text, a + span.start, a + span.end, section))
+            for p, q in pieces(text, a, b):
+                for span in self._split(text[p:q], name):
+                    spans.append(TextSpan(span.text, p + span.start, p + span.end, section))
         return spans
 
     def _split(self, text: str, name: str) -> list[TextSpan]:
         spans: list[TextSpan] = []
         if not text.strip():
             return spans
-        cursor = 0
+        cursor = end = 0
         for piece in self._splitter.split_text(text):
-            start = text.find(piece, cursor)
+            # a chunk ends past the one before it (it holds at least one new split): where the
+            # text repeats itself, the first match after the cursor alone may be an earlier copy
+            start = text.find(piece, max(cursor, end - len(piece) + 1))
             if start < 0:
                 start = _fuzzy_find(text, piece, cursor)
             if start < 0:
@@ -65,6 +77,24 @@ class Chunker:
             spans.append(TextSpan(text[start:end], start, end))
             cursor = start + 1
         return spans
+
+
+def pieces(text: str, start: int, end: int, limit: int = MAX_PIECE_CHARS) -> list[tuple[int, int]]:
+    """``text[start:end]`` as consecutive ranges of at most ``limit`` characters, each cut at the
+    last paragraph break in its second half, else line break, sentence end or white space (a
+    hard cut only where there is none)."""
+    out: list[tuple[int, int]] = []
+    while end - start > limit:
+        cut = start + limit
+        for pattern in _CUTS:
+            last = deque(pattern.finditer(text, start + limit // 2, start + limit), maxlen=1)
+            if last:
+                cut = last[0].end()
+                break
+        out.append((start, cut))
+        start = cut
+    out.append((start, end))
+    return out
 
 
 def _ws_pattern(piece: str) -> re.Pattern[str]:

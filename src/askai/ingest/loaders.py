@@ -7,7 +7,7 @@ the file itself (Markdown's headings give its sections). HTML is read by its str
 
 from __future__ import annotations
 
-import re
+import codecs
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +19,6 @@ HTML_SUFFIXES = {".html", ".htm"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
 
-_CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
-
-
 @dataclass(frozen=True)
 class LoadedDocument:
     text: str
@@ -29,25 +26,65 @@ class LoadedDocument:
     sections: list[Section] = field(default_factory=list)
 
 
+_BOMS = (  # UTF-32's little-endian mark starts like UTF-16's: test it first
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
 def decode_text(data: bytes, path: Path) -> str:
-    """UTF-8 (with or without BOM); GB18030 for Chinese text that is not UTF-8."""
-    if b"\x00" in data[:8192]:
-        raise IngestError(path, "looks like a binary file (it contains NUL bytes), not text")
+    """The text of a file's bytes.
+
+    UTF-8 (the fast path) is kept verbatim, its byte-order mark too, so the text is the file's; a
+    UTF-16 or UTF-32 byte-order mark chooses that encoding; anything else is detected by chardet
+    (Latin-1, Windows-1252, GB18030, UTF-16 without a mark, ...). Bytes that chardet finds to be
+    no text at all are refused as binary.
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise IngestError(
+                    path, f"starts with a {encoding.upper()} byte-order mark but is not valid "
+                    f"{encoding.upper()} (byte {exc.start}: {exc.reason}); convert it to UTF-8"
+                ) from exc
+    if b"\x00" not in data:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    encoding = _detect_encoding(data, path)
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        utf8_error = exc
-    try:
-        text = data.decode("gb18030")
-    except UnicodeDecodeError:
-        text = ""
-    if text and len(_CJK.findall(text)) >= 0.2 * len(text.strip()):
-        return text
-    raise IngestError(
-        path,
-        f"is not valid UTF-8 (byte {utf8_error.start}: {utf8_error.reason}) nor Chinese GB18030 "
-        "text; convert it to UTF-8",
-    )
+        text = data.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise IngestError(
+            path, f"is not valid UTF-8 and not valid {encoding} either ({exc}); convert it to "
+            "UTF-8"
+        ) from exc
+    if "\x00" in text:
+        raise IngestError(path, "looks like a binary file (it contains NUL characters), not text")
+    return text
+
+
+def _detect_encoding(data: bytes, path: Path) -> str:
+    """chardet's best guess among today's encodings; Windows-1252 (Latin-1's superset, the most
+    common one that is not UTF-8) where it is as likely as the best within 10%: a short French
+    text scores Windows-1250 (Czech) a hair above it, which would turn "très" into "trčs"."""
+    import chardet
+
+    found = chardet.detect_all(data, encoding_era=chardet.EncodingEra.MODERN_WEB)
+    best = found[0] if found else {}
+    if not best.get("encoding"):
+        kind = best.get("mime_type") or "not text"
+        raise IngestError(path, f"looks like a binary file ({kind}), not text")
+    western = next((f for f in found if str(f["encoding"]).lower() in _WESTERN), None)
+    if western is not None and western["confidence"] >= 0.9 * best["confidence"]:
+        return str(western["encoding"])
+    return str(best["encoding"])
+
+
+_WESTERN = {"windows-1252", "cp1252", "iso-8859-1", "latin-1", "iso8859-15", "iso-8859-15"}
 
 
 def _first_line_title(text: str) -> str:
@@ -79,23 +116,35 @@ def load_file(path: Path, *, max_bytes: int) -> LoadedDocument:
     except OSError as exc:
         raise IngestError(path, f"cannot be read: {exc.strerror or exc}") from exc
 
-    sections: list[Section] = []
-    if suffix in PDF_SUFFIXES:
-        from askai.ingest.pdf import load_pdf
-
-        text, title, sections = load_pdf(path, data)
-    elif suffix in HTML_SUFFIXES:
-        from askai.ingest.html import load_html
-
-        text, title, sections = load_html(decode_text(data, path))
-    else:
-        text, title = decode_text(data, path), ""
-        if suffix in {".md", ".markdown"}:
-            from askai.ingest.markdown import markdown_sections
-
-            sections = markdown_sections(text)
+    try:
+        text, title, sections = _parse(path, suffix, data)
+    except (IngestError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a parser's own bug on odd input is one file's error
+        raise IngestError(
+            path, f"could not be read ({type(exc).__name__}: {exc}); the file may be damaged, "
+            "or this is a bug in a reader askai uses"
+        ) from exc
     if not text.strip():
         raise IngestError(path, "contains no text")
     return LoadedDocument(
         text=text, title=title or _first_line_title(text) or path.stem, sections=sections
     )
+
+
+def _parse(path: Path, suffix: str, data: bytes) -> tuple[str, str, list[Section]]:
+    """``(text, title, sections)`` of a file's bytes, by its type."""
+    if suffix in PDF_SUFFIXES:
+        from askai.ingest.pdf import load_pdf
+
+        return load_pdf(path, data)
+    if suffix in HTML_SUFFIXES:
+        from askai.ingest.html import load_html
+
+        return load_html(decode_text(data, path))
+    text = decode_text(data, path)
+    if suffix in {".md", ".markdown"}:
+        from askai.ingest.markdown import markdown_sections
+
+        return text, "", markdown_sections(text)
+    return text, "", []

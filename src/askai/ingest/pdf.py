@@ -25,6 +25,8 @@ from askai.ingest.structure import TextBuilder
 _UNMAPPED = re.compile(r"\(cid:\d+\)")  # a glyph the PDF gives no character for
 _ENDS = (".", ":", ";", "!", "?")
 _LEADERS = re.compile(r"(?:\.\s?){4,}")  # a table of contents' dot leaders
+_PASSWORD = ("is password-protected (it opens only with a password); save a copy without it "
+             "(e.g. `qpdf --password=PASSWORD --decrypt in.pdf out.pdf`) and ingest that")
 _CODE_FONT = re.compile(r"mono|courier|cmtt|typewriter|consol|code|sfmt|lmmono|inconsolata", re.I)
 
 
@@ -187,24 +189,34 @@ def _outline(reader: object) -> dict[int, list[tuple[int, str]]]:
 
 
 def load_pdf(path: Path, data: bytes) -> tuple[str, str, list]:
-    """``(text, title, sections)`` of a PDF."""
-    from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
-    from pdfminer.pdfparser import PDFSyntaxError
-    from pdfminer.psparser import PSException
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
+    """``(text, title, sections)`` of a PDF.
+
+    An encrypted PDF whose user password is empty (any viewer opens it without asking; RC4 or
+    AES, decrypted with the ``cryptography`` package) is read; one that needs a password is
+    refused as password-protected, and a damaged one as corrupt.
+    """
+    try:
+        from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
+        from pdfminer.pdfparser import PDFSyntaxError
+        from pdfminer.psparser import PSException
+        from pypdf import PdfReader
+        from pypdf.errors import DependencyError, PyPdfError
+    except ImportError as exc:  # pdfminer.six imports cryptography (AES) at its top
+        raise IngestError(path, _missing_package(exc)) from exc
 
     if not data.startswith(b"%PDF"):
         raise IngestError(path, "is not a PDF file (no %PDF header); it may be corrupt")
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
-            raise IngestError(path, "is encrypted with a password; save an unprotected copy")
+            raise IngestError(path, _PASSWORD)
         title = str((reader.metadata or {}).get("/Title") or "").strip()
         outline = _outline(reader)
         pages = _pages(data)
     except (PDFPasswordIncorrect, PDFEncryptionError) as exc:
-        raise IngestError(path, "is encrypted with a password; save an unprotected copy") from exc
+        raise IngestError(path, _PASSWORD) from exc
+    except (DependencyError, ImportError) as exc:
+        raise IngestError(path, _missing_package(exc)) from exc
     except (PyPdfError, PDFSyntaxError, PSException, ValueError, KeyError, TypeError,
             OSError, AssertionError) as exc:
         raise IngestError(path, f"is a corrupt PDF ({type(exc).__name__}: {exc})") from exc
@@ -248,6 +260,11 @@ def load_pdf(path: Path, data: bytes) -> tuple[str, str, list]:
             builder.heading(depth, heading, show=False)
     flush()
     return builder.text(), title, builder.sections()
+
+
+def _missing_package(exc: Exception) -> str:
+    return (f"cannot be read: a package PDF reading needs is missing ({exc}); install "
+            "askai's dependencies again (pip install cryptography pdfminer.six pypdf)")
 
 
 def _is_toc(text: str) -> bool:

@@ -4,10 +4,12 @@ Each document's content hash is stored with it: unchanged files are skipped, a c
 chunks are replaced, and a file whose content is already indexed under another name is skipped as
 a duplicate. Each sentence of a chunk is embedded (once per document, however many overlapping
 chunks hold it) and stored; a chunk's own embedding is the length-weighted mean of its
-sentences', so nothing is embedded twice. Documents are written in batches (one store call per
-step): records ``pending`` → delete the old chunks of replaced documents → add the new chunks and
-sentences → records ``ready``; pending records left by a crash are cleaned up at the start of the
-next run, so every document is either fully present or absent.
+sentences', so nothing is embedded twice. Documents are written in batches: records ``pending``
+→ delete the old chunks of replaced documents → add the new chunks and sentences (embedded
+``EMBED_BATCH_CHUNKS`` chunks at a time, so one huge document never has all its vectors in memory)
+→ records ``ready``; pending records left by a crash are cleaned up at the start of the
+next run (under the writer lock: see askai.index.guard), and readers search only ``ready``
+documents, so every document is either fully present or absent.
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ import numpy as np
 
 from askai.errors import IngestError
 from askai.index.embedder import Embedder
-from askai.index.store import Chunk, DocumentRecord, SentenceKey, VectorStore, sentence_spans
+from askai.index.store import (
+    Chunk,
+    DocumentRecord,
+    SentenceKey,
+    VectorStore,
+    sentence_spans,
+    writer_id,
+)
 from askai.ingest.chunking import Chunker
 from askai.ingest.loaders import SUPPORTED_SUFFIXES, load_file
 from askai.ingest.structure import PATH_SEPARATOR
@@ -36,7 +45,8 @@ EMBED_BATCH_CHUNKS = 256  # chunks embedded together across documents
 @dataclass(frozen=True)
 class SourceFile:
     path: Path  # absolute, links resolved: what is read
-    doc_id: str  # path relative to the ingested root, with forward slashes
+    doc_id: str  # the file's absolute path (links resolved), with forward slashes: two files of
+    # the same name in two folders are two documents (shown apart by askai.docnames.short_names)
     shown: str  # the path as found, for messages
 
 
@@ -52,7 +62,7 @@ def discover(paths: Iterable[str | Path], report: IngestReport) -> list[SourceFi
             continue
         path = path.resolve()
         if path.is_file():
-            found.setdefault(str(path), SourceFile(path, path.name, str(raw)))
+            found.setdefault(str(path), SourceFile(path, path.as_posix(), str(raw)))
             continue
         for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
@@ -72,9 +82,7 @@ def discover(paths: Iterable[str | Path], report: IngestReport) -> list[SourceFi
                         IngestFailure(str(file), f"links outside the ingested folder {path}")
                     )
                     continue
-                found.setdefault(
-                    str(real), SourceFile(real, file.relative_to(path).as_posix(), str(file))
-                )
+                found.setdefault(str(real), SourceFile(real, real.as_posix(), str(file)))
     return list(found.values())
 
 
@@ -101,12 +109,15 @@ def ingest_files(
     report = IngestReport()
     started = time.perf_counter()
     paths = list(paths)
+    # Left by an interrupted ingest. The caller holds the store for writing (store.writing()), so
+    # no live writer owns a not-ready record of an embedded store; a server's store says which
+    # are a dead writer's (owns_leftover).
     for record in store.list_documents():
-        if record.status != "ready":  # left by an interrupted ingest
+        if record.status != "ready" and store.owns_leftover(record):
             store.delete_document(record.doc_id)
     files = discover(paths, report)
     existing = {r.doc_id: r for r in store.list_documents()}
-    by_hash = {r.sha256: r.doc_id for r in existing.values()}
+    by_hash = {r.sha256: r.doc_id for r in existing.values() if r.status == "ready"}
 
     def prepared() -> Iterator[_Prepared]:
         for source in _progress(files, progress):
@@ -118,7 +129,8 @@ def ingest_files(
             digest = hashlib.sha256(loaded.text.encode("utf-8")).hexdigest()
             current = existing.get(source.doc_id)
             owner = by_hash.get(digest)
-            if (current and current.sha256 == digest) or (owner and owner != source.doc_id):
+            unchanged = current and current.status == "ready" and current.sha256 == digest
+            if unchanged or (owner and owner != source.doc_id):
                 report.skipped += 1  # unchanged, or the same content under another name
                 continue
             by_hash[digest] = source.doc_id
@@ -152,49 +164,79 @@ def chunk_sentences(doc_id: str, text: str, start: int) -> list[SentenceKey]:
 def _write(
     batch: list[_Prepared], store: VectorStore, embedder: Embedder, report: IngestReport
 ) -> None:
-    per_chunk = [
-        [chunk_sentences(item.source.doc_id, s.text, s.start) for s in item.spans]
-        for item in batch
-    ]
-    # a sentence is embedded with the heading it sits under ("str.split(...): The default is
-    # -1."): on its own it often does not say what it is about
-    framed: dict[SentenceKey, str] = {}
-    for item, chunk_keys in zip(batch, per_chunk, strict=True):
-        for span, keys in zip(item.spans, chunk_keys, strict=True):
-            for key in keys:
-                framed.setdefault(key, sentence_for_embedding(item.text[key[1]:key[2]],
-                                                              span.section))
-    unique = list(framed)
-    vectors = embedder.embed_documents([framed[k] for k in unique])
-    by_key = dict(zip(unique, vectors, strict=True))
-    # One store call per step for the whole batch; the record of every document in it is
-    # "pending" until all of its chunks and sentences are written, so a crash anywhere in between
-    # leaves only pending records, which the next run removes with their chunks.
-    records, chunks, chunk_vectors, keys = [], [], [], []
-    for item, chunk_keys in zip(batch, per_chunk, strict=True):
-        chunks += [
-            Chunk(item.source.doc_id, i, s.text, s.start, s.end, item.title, item.sha256,
-                  s.section)
-            for i, s in enumerate(item.spans)
-        ]
-        chunk_vectors += [_mean(ks, by_key, embedder.dimension) for ks in chunk_keys]
-        keys += dict.fromkeys(k for ks in chunk_keys for k in ks)
-        records.append(DocumentRecord(
+    # The record of every document in the batch is "pending" until all of its chunks and
+    # sentences are written, so a crash anywhere in between leaves only pending records, which
+    # the next run removes with their chunks.
+    records = [
+        DocumentRecord(
             doc_id=item.source.doc_id, title=item.title, text=item.text, sha256=item.sha256,
             chunks=len(item.spans), ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            status="pending", path=str(item.source.path),
-        ))
+            status="pending", path=str(item.source.path), writer=writer_id(),
+        )
+        for item in batch
+    ]
     store.put_documents(records)
     for item in batch:
         if item.replaces:  # a new document has no chunks: chunks exist only under a record
             store.delete_chunks(item.source.doc_id)
-    if chunks:
-        store.add(chunks, np.stack(chunk_vectors))
-    if keys:
-        store.add_sentences(keys, np.stack([by_key[k] for k in keys]))
+    # Embedded and written EMBED_BATCH_CHUNKS chunks at a time, however long one document is,
+    # so memory stays bounded (a 19 MB file is some 24,000 chunks and 300,000 sentences).
+    carried: dict[SentenceKey, np.ndarray] = {}
+    chunks = 0
+    for part in _parts(batch, EMBED_BATCH_CHUNKS):
+        carried = _write_part(part, store, embedder, carried)
+        chunks += len(part)
     store.put_documents([replace(r, status="ready") for r in records])
     report.documents += len(records)
-    report.chunks += len(chunks)
+    report.chunks += chunks
+
+
+def _parts(batch: list[_Prepared], size: int) -> Iterator[list[tuple[_Prepared, int]]]:
+    """The batch's chunks, as ``(document, chunk index)``, ``size`` at a time."""
+    part: list[tuple[_Prepared, int]] = []
+    for item in batch:
+        for i in range(len(item.spans)):
+            part.append((item, i))
+            if len(part) == size:
+                yield part
+                part = []
+    if part:
+        yield part
+
+
+def _write_part(
+    part: list[tuple[_Prepared, int]], store: VectorStore, embedder: Embedder,
+    carried: dict[SentenceKey, np.ndarray],
+) -> dict[SentenceKey, np.ndarray]:
+    """Embed and store some chunks and their sentences; ``carried`` holds the vectors of the
+    previous part's last chunk (its sentences may open the next chunk too: the overlap), and the
+    same of this part is returned."""
+    per_chunk = [
+        chunk_sentences(item.source.doc_id, item.spans[i].text, item.spans[i].start)
+        for item, i in part
+    ]
+    # a sentence is embedded with the heading it sits under ("str.split(...): The default is
+    # -1."): on its own it often does not say what it is about
+    framed: dict[SentenceKey, str] = {}
+    for (item, i), keys in zip(part, per_chunk, strict=True):
+        for key in keys:
+            if key not in carried:
+                framed.setdefault(
+                    key, sentence_for_embedding(item.text[key[1]:key[2]], item.spans[i].section)
+                )
+    unique = list(framed)
+    by_key = dict(carried)
+    by_key.update(zip(unique, embedder.embed_documents([framed[k] for k in unique]), strict=True))
+    chunks = [
+        Chunk(item.source.doc_id, i, s.text, s.start, s.end, item.title, item.sha256, s.section)
+        for item, i in part
+        for s in (item.spans[i],)
+    ]
+    if chunks:
+        store.add(chunks, np.stack([_mean(ks, by_key, embedder.dimension) for ks in per_chunk]))
+    if unique:
+        store.add_sentences(unique, np.stack([by_key[k] for k in unique]))
+    return {k: by_key[k] for k in per_chunk[-1]} if per_chunk else {}
 
 
 def sentence_for_embedding(sentence: str, section: str) -> str:

@@ -46,6 +46,31 @@ def yes_share(probabilities: Iterable[tuple[str, float]]) -> float:
     return yes / (yes + no) if yes + no > 0 else 0.0
 
 
+# Tokens a chat template adds around each message (Qwen's ChatML, "<|im_start|>role\n" …
+# "<|im_end|>\n", adds 5), with room for templates that add more; the reply's header counts as one.
+MESSAGE_OVERHEAD = 8
+
+
+def estimate_tokens(text: str) -> int:
+    """An upper-leaning estimate of a text's tokens for backends whose tokenizer askai cannot
+    reach (an OpenAI-compatible server): one token per 3 bytes of UTF-8, rounded up. Byte-level BPE
+    tokenizers of current models average about 4 bytes a token on English prose and 3-4 on
+    Chinese (3 bytes a character), so this overcounts most text a little rather than undercount."""
+    return -(-len(text.encode("utf-8")) // 3)
+
+
+def token_counter(llm: object) -> Callable[[str], int]:
+    """The model's own token count when its backend has a tokenizer (``count_tokens``, as the
+    llama.cpp backend does), else :func:`estimate_tokens`."""
+    count = getattr(llm, "count_tokens", None)
+    return count if callable(count) else estimate_tokens
+
+
+def prompt_tokens(messages: list[Message], count: Callable[[str], int]) -> int:
+    """Tokens of a chat prompt: each message's content plus the template's markers."""
+    return sum(count(m["content"]) + MESSAGE_OVERHEAD for m in messages) + MESSAGE_OVERHEAD
+
+
 def complete(llm: LLM, messages: list[Message], **kwargs: object) -> str:
     """The whole completion as one string."""
     return "".join(llm.stream(messages, **kwargs))  # type: ignore[arg-type]

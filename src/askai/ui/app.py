@@ -2,47 +2,27 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from askai.access import require_credentials
+from askai.docnames import short_names
 from askai.engine import Engine
-from askai.errors import AskaiError, IngestError
-from askai.ingest.loaders import SUPPORTED_SUFFIXES
+from askai.errors import AskaiError
 from askai.ui.render import CSS, answer_markdown, sources_html, timing_text
+from askai.ui.uploads import (
+    StoredUpload,
+    discard_gradio_copy,
+    remove_upload,
+    safe_name,
+    store_upload,
+)
+
+__all__ = ["build_app", "history_turns", "safe_name", "serve", "store_upload"]
 
 ERROR_PREFIX = "⚠️ "
 WAITING_SOURCES = "<p><i>Searching the documents and generating…</i></p>"
-
-
-def safe_name(name: str) -> str:
-    """A file name safe to store: no folders, no leading dots, only plain characters."""
-    base = re.split(r"[\\/]", name)[-1]
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", base).lstrip("._-")[:100]
-    return cleaned or "upload"
-
-
-def store_upload(source: Path, upload_dir: Path, max_bytes: int) -> Path:
-    """Copy an uploaded temp file into ``upload_dir/<content hash>/<safe name>``.
-
-    The upload's own name never chooses the folder: only its sanitised last component is kept.
-    """
-    name = safe_name(source.name)
-    if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise IngestError(
-            name, f"unsupported file type; askai reads {', '.join(sorted(SUPPORTED_SUFFIXES))}"
-        )
-    size = source.stat().st_size
-    if size > max_bytes:
-        raise IngestError(name, f"is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit")
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-    target = upload_dir.resolve() / digest / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
-    return target
 
 
 def _text(content: Any) -> str:
@@ -78,10 +58,15 @@ def build_app(engine: Engine) -> Any:
     max_bytes = int(min(settings.ui.max_upload_mb, settings.ingest.max_file_mb) * 1_000_000)
 
     def documents_table() -> list[list[Any]]:
-        return [[d.doc_id, d.chunks, d.ingested_at] for d in engine.documents()]
+        docs = engine.documents()
+        names = short_names(d.doc_id for d in docs)
+        return [[names[d.doc_id], d.chunks, d.ingested_at] for d in docs]
 
     def doc_choices() -> Any:
-        return gr.update(choices=[d.doc_id for d in engine.documents()], value=None)
+        docs = engine.documents()
+        names = short_names(d.doc_id for d in docs)
+        # shown by name, chosen by id (gradio_client's /delete takes the id or the name)
+        return gr.update(choices=[(names[d.doc_id], d.doc_id) for d in docs], value=None)
 
     def respond(message: str, messages: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
         messages = list(messages or [])
@@ -127,28 +112,42 @@ def build_app(engine: Engine) -> Any:
             except (AskaiError, OSError) as exc:
                 lines.append(f"❌ {safe_name(source.name)}: {exc}")
                 continue
-            report = engine.ingest([stored], progress=False)
-            if report.failed:
-                shutil.rmtree(stored.parent, ignore_errors=True)
-                lines.append(f"❌ {stored.name}: {report.failed[0].reason}")
-            elif report.skipped:
-                lines.append(f"= {stored.name}: already in the index (same content), not added")
-            else:
-                lines.append(f"✅ {stored.name}: indexed, {report.chunks} chunks")
+            finally:  # askai's copy is the one kept: Gradio's would outlive a deletion
+                discard_gradio_copy(source)
+            lines.append(_ingest_upload(stored))
         progress((len(files), len(files)), desc="Done")
         return "\n\n".join(lines), documents_table(), doc_choices(), None
 
-    def delete(doc_id: str | None) -> tuple[Any, ...]:
-        if not doc_id:
+    def _ingest_upload(stored: StoredUpload) -> str:
+        name = stored.path.name
+        try:
+            report = engine.ingest([stored.path], progress=False)
+        except AskaiError as exc:  # the index, not this file (e.g. read-only): say so, go on
+            if stored.created:
+                remove_upload(stored.path, upload_dir)
+            return f"❌ {name}: {exc}"
+        indexed = any(d.path == str(stored.path) for d in engine.documents())
+        if stored.created and not indexed:  # remove only the file this upload made
+            remove_upload(stored.path, upload_dir)
+        if report.failed:
+            return f"❌ {name}: {report.failed[0].reason}"
+        if report.skipped:
+            return f"= {name}: already in the index (same content), not added"
+        return f"✅ {name}: indexed, {report.chunks} chunks"
+
+    def delete(doc: str | None) -> tuple[Any, ...]:
+        if not doc:
             return "Pick a document to delete.", documents_table(), doc_choices()
+        docs = engine.documents()
+        names = short_names(d.doc_id for d in docs)
+        doc_id = next((d.doc_id for d in docs if doc in (d.doc_id, names[d.doc_id])), doc)
         try:
             record = engine.delete_document(doc_id)
         except AskaiError as exc:
             return f"❌ {exc}", documents_table(), doc_choices()
-        stored = Path(record.path) if record.path else None
-        if stored and stored.is_relative_to(upload_dir.resolve()):
-            shutil.rmtree(stored.parent, ignore_errors=True)
-        return f"🗑️ {doc_id} deleted.", documents_table(), doc_choices()
+        if record.path:  # the stored file goes too if askai stored it (an upload); never others
+            remove_upload(record.path, upload_dir)
+        return f"🗑️ {names.get(doc_id, doc_id)} deleted.", documents_table(), doc_choices()
 
     def ask_api(question: str) -> dict[str, Any]:
         """Answer one question; returns the Answer as a dict (gradio_client: api_name="/ask")."""
@@ -187,7 +186,10 @@ def build_app(engine: Engine) -> Any:
                 interactive=False, elem_id="documents",
             )
             with gr.Row():
-                pick = gr.Dropdown(label="Document to delete", choices=[], elem_id="pick")
+                pick = gr.Dropdown(
+                    label="Document to delete", choices=[], elem_id="pick",
+                    allow_custom_value=True,  # an API caller names the document itself
+                )
                 remove = gr.Button("Delete", variant="stop", elem_id="delete")
 
         outputs = [chat, question, send, sources, timing]
@@ -210,16 +212,27 @@ def build_app(engine: Engine) -> Any:
     return app
 
 
-def serve(engine: Engine, *, host: str | None = None, port: int | None = None) -> None:
-    """Serve the page (blocking) on the configured loopback address."""
+def serve(
+    engine: Engine, *, host: str | None = None, port: int | None = None, block: bool = True
+) -> Any:
+    """Serve the page on ``host`` (default: setting ui.host, loopback). Any address but loopback
+    needs ui.username and ui.password, and once they are set the page and its API ask for them
+    everywhere. ``block=False`` returns the running app (``app.close()`` stops it)."""
     settings = engine.settings
+    host = host or settings.ui.host
+    login = require_credentials(host, settings.ui.username, settings.ui.password, section="ui")
     app = build_app(engine)
     app.queue(max_size=64, default_concurrency_limit=1)
     app.launch(
-        server_name=host or settings.ui.host,
+        server_name=host,
         server_port=port or settings.ui.port,
         max_file_size=f"{int(settings.ui.max_upload_mb * 1000)}kb",
         css=CSS,
         show_error=True,
         quiet=False,
+        auth=(login.username, login.password.get_secret_value()) if login else None,
+        auth_message="askai: sign in with the user name and password set in ui.username and "
+        "ui.password" if login else None,
+        prevent_thread_lock=not block,
     )
+    return app

@@ -29,7 +29,7 @@ def sources_html(answer: Answer) -> str:
         parts.append(
             f'<div class="source" id="source-{c.marker}">'
             f'<div class="source-head"><b>[{c.marker}]</b> '
-            f'<span class="doc">{escape(c.source)}</span> '
+            f'<span class="doc" title="{escape(c.source)}">{escape(c.name or c.source)}</span> '
             f'<span class="score">retrieval score {c.retrieval_score:.2f} · '
             f"support {c.score:.2f} · characters {c.start}–{c.end}</span></div>"
             f'<div class="passage">{escape(before)}<mark>{escape(c.quote)}</mark>'
