@@ -149,3 +149,31 @@ def test_every_gold_quote_is_in_askais_text(corpus: EvalCorpus) -> None:
     for item in located:
         for e in item.evidence:
             assert normalize(text(e.doc)[e.start:e.end]) == normalize(e.quote)
+
+
+def test_an_eval_index_of_another_format_is_rebuilt(
+    tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],  # noqa: ANN001
+) -> None:
+    """The eval's corpus index is derived data: after an index format change the eval rebuilds it
+    (saying so) instead of stopping with "run askai ingest --reset"."""
+    from askai.engine import Engine
+    from askai.errors import IndexCorruptError
+    from tests.conftest import make_settings
+
+    monkeypatch.setattr("askai.eval.corpora.WORK", tmp_path / "work")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Glass frogs have translucent skin.\n")
+    corpus = EvalCorpus("t", "test", tmp_path / "q.jsonl", docs)
+    settings = make_settings(tmp_path)
+    engine = corpus.engine(settings, docs, embedder=embedder)
+    engine.ingest(progress=False)
+    collection = engine.store._chunks  # an index written by an older askai
+    old = {k: v for k, v in (collection.metadata or {}).items() if not k.startswith("hnsw:")}
+    collection.modify(metadata={**old, "askai_format": 3})
+    del engine, collection
+    with pytest.raises(IndexCorruptError, match="another askai format"):
+        Engine(corpus.settings(settings, docs), embedder=embedder)
+    rebuilt = corpus.engine(settings, docs, embedder=embedder)
+    assert "rebuilding the t index" in capsys.readouterr().err
+    assert rebuilt.ingest(progress=False).documents == 1

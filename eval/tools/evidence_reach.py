@@ -13,7 +13,6 @@ import json
 import statistics
 import time
 
-from askai.engine import Engine
 from askai.eval.corpora import corpora, locate_evidence, quote_in
 from askai.eval.dataset import load_items
 from askai.index.embedder import build_embedder
@@ -31,8 +30,8 @@ def main() -> None:
     results = {}
     for corpus in corpora(args.corpora):
         docs = corpus.prepare()
-        cs = corpus.settings(settings, docs)
-        engine = Engine(cs, embedder=embedder)
+        engine = corpus.engine(settings, docs, embedder=embedder)
+        cs = engine.settings
         report = engine.ingest(prune=True, progress=False)
         items = locate_evidence(
             [i for i in load_items(corpus.questions) if i.answerable], engine.document_text

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from askai.errors import ConfigError
+from askai.errors import ConfigError, IndexCorruptError
 from askai.eval.dataset import Evidence, Item
 from askai.grounding import fold
 from askai.settings import Settings
+
+if TYPE_CHECKING:
+    from askai.engine import Engine
 
 WORK = Path("eval/.work")
 
@@ -45,6 +50,20 @@ class EvalCorpus:
             "store": settings.store.model_copy(update={"path": self.index}),
             "ingest": settings.ingest.model_copy(update={"paths": [documents]}),
         })
+
+    def engine(self, settings: Settings, documents: Path, **components: Any) -> Engine:
+        """An engine on this corpus's own index (see :meth:`settings`). The index is the eval's,
+        derived from the corpus: one written by another askai format (or damaged) is rebuilt,
+        saying so, rather than stopping the eval."""
+        from askai.engine import Engine
+
+        cs = self.settings(settings, documents)
+        try:
+            return Engine(cs, **components)
+        except IndexCorruptError as exc:
+            print(f"askai eval: rebuilding the {self.name} index at {self.index} ({exc})",
+                  file=sys.stderr)
+            return Engine(cs, reset_index=True, **components)
 
     def prepare(self) -> Path:
         """Copy the manifest's files from the installed package into :attr:`documents` (only

@@ -163,7 +163,6 @@ def evaluate_corpora(
     """Each corpus in its own index (ingested first, incrementally), one report per corpus under
     ``results_root/label/<corpus>/``, and a combined report beside them: every corpus and all of
     them together, askai and the baseline side by side. One embedder and one model serve all."""
-    from askai.engine import Engine
     from askai.eval.corpora import corpora
     from askai.index.embedder import build_embedder
     from askai.llm.base import build_llm
@@ -174,8 +173,7 @@ def evaluate_corpora(
     per_corpus: dict[str, dict[str, Any]] = {}
     for corpus in chosen:
         docs = corpus.prepare()
-        cs = corpus.settings(settings, docs)
-        engine = Engine(cs, embedder=embedder, llm=llm)
+        engine = corpus.engine(settings, docs, embedder=embedder, llm=llm)
         if not report_only and askai:  # (the baseline alone only reads askai's index, for the
             # gold quotes' offsets: it may run beside a process that writes it)
             report = engine.ingest(prune=True, progress=progress)
