@@ -35,7 +35,8 @@ def main() -> int:
     print(data)
     ok = (result.page.get("errors") == 0 and result.writer_crashes == 0
           and result.before_reingest["broken"] == 0 and result.reingest_ok
-          and result.after_reingest["complete"] == args.docs and result.found_after == args.docs)
+          and result.after_reingest["absent"] == result.after_reingest["broken"] == 0
+          and result.after_reingest["pending"] == 0 and result.found_after == args.docs)
     return 0 if ok else 1
 
 

@@ -147,20 +147,19 @@ class ChaosResult:
         return asdict(self)
 
 
-def check(store_path: str, n_docs: int) -> dict:
+def check(store_path: str, folder: Path, n_docs: int) -> dict:
     """Classify every document of the store: complete (ready, all chunks and sentences), pending
-    (a dead writer's leftover, invisible to readers), broken (ready but incomplete)."""
+    (a dead writer's leftover, invisible to readers), broken (ready but incomplete); and count the
+    documents of ``folder`` (doc00.txt … ) that are absent. (A document is its file's path: the
+    writers' changed versions in their own folders are documents of their own.)"""
     from askai.ingest.pipeline import chunk_sentences
 
     engine = _engine(store_path)  # opening it is part of the check
     store = engine.store
     out = {"complete": 0, "pending": 0, "broken": 0, "absent": 0, "broken_ids": []}
     records = {r.doc_id: r for r in store.list_documents()}
-    for i in range(n_docs):
-        record = records.get(f"doc{i:02d}.txt")
-        if record is None:
-            out["absent"] += 1
-            continue
+    out["absent"] = sum(doc_path(folder, i) not in records for i in range(n_docs))
+    for record in records.values():
         if record.status != "ready":
             out["pending"] += 1
             continue
@@ -174,6 +173,11 @@ def check(store_path: str, n_docs: int) -> dict:
             out["broken"] += 1
             out["broken_ids"].append(record.doc_id)
     return out
+
+
+def doc_path(folder: Path, i: int) -> str:
+    """The document id of ``folder``'s i-th file: its absolute path."""
+    return (Path(folder) / f"doc{i:02d}.txt").resolve().as_posix()
 
 
 def run(root: Path, *, docs: int, cycles: int, seed: int = 0, min_s: float = 0.5,
@@ -227,15 +231,16 @@ def run(root: Path, *, docs: int, cycles: int, seed: int = 0, min_s: float = 0.5
             os.kill(reader.pid, signal.SIGKILL)
             reader.join()
     result.page = json.loads(page_out.read_text()) if page_out.exists() else {"missing": True}
-    result.before_reingest = check(store_path, docs)
+    result.before_reingest = check(store_path, folder, docs)
     report = _engine(store_path).ingest([folder], progress=False)
     result.reingest_ok = report.ok
-    result.after_reingest = check(store_path, docs)
+    result.after_reingest = check(store_path, folder, docs)
     engine = _engine(store_path)
     engine.retrieve("Which vault has the password?")  # the page's path, once more
     lexical = engine.retriever.lexical()  # what questions search: the ready documents
     for i in range(docs):  # each document is searchable by its own password
-        found = lexical.search(password(i), 3)
-        result.found_after += any(lexical.chunks[j].doc_id == f"doc{i:02d}.txt" for j in found)
+        # every chunk with the password (the writers' versions of the document share it)
+        found = lexical.search(password(i), len(lexical.chunks))
+        result.found_after += any(lexical.chunks[j].doc_id == doc_path(folder, i) for j in found)
     result.seconds = round(time.monotonic() - started, 1)
     return result

@@ -151,7 +151,7 @@ def test_instructions_inside_a_document_are_not_followed(
         assert "June" in askai.ask("When is the Zorblax festival held?",
                                    engine=corpus_engine).text
     finally:
-        corpus_engine.delete_document("zorblax.txt")
+        corpus_engine.delete_document((planted / "zorblax.txt").resolve().as_posix())
 
 
 def test_eight_threads_share_one_engine(corpus_engine: Engine, tmp_path: Path) -> None:

@@ -162,7 +162,8 @@ def test_sections_reach_the_prompt(engine: Engine, tmp_path: Path) -> None:
     prompt = build_messages("q", [best])[1]["content"]
     assert "(datetime — Basic date and time types › Format Codes › date.replace(year=self.year))" \
         in prompt or "(Format Codes › date.replace(year=self.year))" in prompt
-    chunk = next(c for c in engine.store.chunks_of("dt.html") if c.section == best.section)
+    chunks = engine.store.chunks_of((docs / "dt.html").resolve().as_posix())
+    chunk = next(c for c in chunks if c.section == best.section)
     assert "The default is the current year." in chunk.text
 
 

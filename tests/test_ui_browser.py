@@ -198,4 +198,4 @@ def test_gradio_client_api(server: str) -> None:
     client = Client(server, verbose=False)
     result = client.predict("What is Sinong?", api_name="/ask")
     assert not result["refused"] and "agricultur" in result["text"].lower()
-    assert result["citations"] and result["citations"][0]["source"].startswith("corpus/001")
+    assert result["citations"] and Path(result["citations"][0]["source"]).name.startswith("001")

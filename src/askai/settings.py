@@ -221,7 +221,10 @@ class Settings(BaseSettings):
 
 CONFIG_VARIABLE = "ASKAI_CONFIG"
 # ``ASKAI_`` variables askai reads that are not settings (the one place to list them).
-NON_SETTING_VARIABLES = {CONFIG_VARIABLE: "a TOML file of settings, read below the environment"}
+NON_SETTING_VARIABLES = {
+    CONFIG_VARIABLE: "a TOML file of settings, read below the environment",
+    "ASKAI_CHAOS_CYCLES": "cycles of the kill -9 chaos test (tests/test_store_processes.py)",
+}
 
 
 def setting_variables() -> list[str]:

@@ -26,9 +26,10 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -191,8 +192,9 @@ class ChromaStore:
             yield
             return
         while True:
-            with guard.shared():
-                if guard.generation() == guard.seen:
+            with ExitStack() as held:
+                locked = self._shared(held)
+                if not locked or guard.generation() == guard.seen:
                     with guard.local.read():
                         yield
                     return
@@ -202,6 +204,19 @@ class ChromaStore:
                 if guard.generation() != guard.seen:
                     self._refresh()
 
+    def _shared(self, held: ExitStack) -> bool:
+        """Take the shared side of the reader/writer lock into ``held``; False when the index
+        folder is read-only (the lock file cannot be opened): then no process can write to it
+        either, and a read needs no lock."""
+        assert self._guard is not None
+        try:
+            held.enter_context(self._guard.shared())
+        except (OSError, sqlite3.Error) as exc:
+            if read_only_cause(exc) is None and unwritable(self._guard.folder) is None:
+                raise
+            return False
+        return True
+
     @contextmanager
     def writing(self) -> Iterator[None]:
         """Hold for one whole write operation (ingest, delete, reset): one writer at a time;
@@ -209,9 +224,17 @@ class ChromaStore:
         if self._guard is None:
             yield
             return
-        with self._guard.writer():
-            with self.reading():
-                pass  # catch up with what the previous writer wrote
+        with ExitStack() as held:
+            try:
+                held.enter_context(self._guard.writer())
+                with self.reading():
+                    pass  # catch up with what the previous writer wrote
+            except (OSError, sqlite3.Error) as exc:
+                # the lock files cannot be made or written: the folder turned read-only
+                cause = read_only_cause(exc) or unwritable(self._guard.folder)
+                if cause is None:
+                    raise
+                raise read_only_error(self.location, cause) from exc
             yield
 
     def owns_leftover(self, record: DocumentRecord) -> bool:
