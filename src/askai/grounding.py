@@ -328,11 +328,11 @@ def check_claim(
       be in that window, as must at least ``min_coverage`` of the claim's content words (stemmed;
       at least two of them when it has two); a negation on one side only is a contradiction;
     - given the ``question``, the share is taken of the claim's *new* words instead (those not in
-      the question or heading): echoing the question proves nothing, and its wording need not be
-      in the evidence. A claim whose new numbers, identifiers, literals or names are all there
-      (it is *anchored*; a number alone does not anchor) needs only ``anchored_coverage`` of its
-      new words (default: the same as ``min_coverage``): the words around an exact value may
-      paraphrase.
+      the question; the heading's words count as evidence of the window): echoing the question
+      proves nothing, and its wording need not be in the evidence. A claim that adds an
+      identifier, literal or name, all of them there, is *anchored* (a number alone does not
+      anchor) and needs only ``anchored_coverage`` of its new words (default: the same as
+      ``min_coverage``): the words around an exact value may paraphrase.
 
     Names the question supplies are exempt from the name check; given ``context`` (all the
     evidence retrieved), only those that occur in it.
