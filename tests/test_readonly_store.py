@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,20 @@ def _chattr(flag: str, path: Path) -> None:
     subprocess.run(["chattr", "-R", flag, str(path)], check=True, capture_output=True)
 
 
+@contextmanager
+def _immutable(path: Path) -> Iterator[Path]:
+    """``path`` made immutable (root included) for the block; skips where the file system has
+    no such flag."""
+    try:
+        _chattr("+i", path)
+    except subprocess.CalledProcessError as exc:
+        pytest.skip(f"this file system has no immutable flag: {exc.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        _chattr("-i", path)
+
+
 @pytest.fixture
 def frozen_store(tmp_path: Path, embedder, docs: Path) -> Iterator[Path]:  # noqa: ANN001
     """An index of ``docs`` whose folder and files nobody, root included, may write."""
@@ -39,15 +54,8 @@ def frozen_store(tmp_path: Path, embedder, docs: Path) -> Iterator[Path]:  # noq
     engine.ingest([docs], progress=False)
     del engine
     SharedSystemClient.clear_system_cache()  # the next open reads the files again
-    store = tmp_path / "chroma"
-    try:
-        _chattr("+i", store)
-    except subprocess.CalledProcessError as exc:
-        pytest.skip(f"this file system has no immutable flag: {exc.stderr.decode().strip()}")
-    try:
+    with _immutable(tmp_path / "chroma") as store:
         yield store
-    finally:
-        _chattr("-i", store)
         SharedSystemClient.clear_system_cache()
 
 
@@ -112,19 +120,12 @@ def test_a_store_made_read_only_after_opening_fails_each_upload_with_a_reason(
     app = build_app(engine)
     add_files = next(f.fn for f in app.fns.values() if f.name == "add_files")
     (docs / "new.txt").write_text("Glass frogs have translucent skin.\n")
-    store = tmp_path / "chroma"
-    try:
-        _chattr("+i", store)
-    except subprocess.CalledProcessError as exc:
-        pytest.skip(f"this file system has no immutable flag: {exc.stderr.decode().strip()}")
-    try:
+    with _immutable(tmp_path / "chroma"):
         with pytest.raises(IndexReadOnlyError, match="read-only"):
             engine.ingest([docs / "new.txt"], progress=False)
         uploads = [tmp_path / "a.txt", tmp_path / "b.txt"]
         for i, path in enumerate(uploads):
             path.write_text(f"Upload number {i} is about quokkas.\n")
         status, *_ = add_files([str(p) for p in uploads], progress=lambda *a, **k: None)
-    finally:
-        _chattr("-i", store)
     lines = status.split("\n\n")
     assert len(lines) == 2 and all("read-only" in line for line in lines), status
