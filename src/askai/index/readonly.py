@@ -9,15 +9,10 @@ errors are recognised here and reported as read-only, with where.
 from __future__ import annotations
 
 import errno
-import functools
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
-from askai.errors import AskaiError, IndexReadOnlyError
-
-F = TypeVar("F", bound=Callable[..., Any])
+from askai.errors import IndexReadOnlyError
 
 _READ_ONLY_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM}
 _READ_ONLY_TEXT = ("readonly database", "read-only database", "read-only file system",
@@ -56,23 +51,9 @@ def unwritable(folder: Path) -> str | None:
     return None
 
 
-def writes(method: F) -> F:
-    """For a store method that writes: an error caused by a read-only store (in its message, or
-    an embedded store's folder or file that cannot be written, as when it became read-only after
-    it was opened; SQLite then says only "unable to open database file") becomes
-    :class:`IndexReadOnlyError`, not a traceback."""
-
-    @functools.wraps(method)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except AskaiError:
-            raise
-        except Exception as exc:
-            folder = getattr(self, "local_path", None)
-            cause = read_only_cause(exc) or (unwritable(folder) if folder else None)
-            if cause is None:
-                raise
-            raise read_only_error(folder or "the Chroma server", cause) from exc
-
-    return wrapper  # type: ignore[return-value]
+def read_only(exc: BaseException, folder: Path | None) -> str | None:
+    """Why a store failure is a read-only store, if it is: the error says so
+    (:func:`read_only_cause`), or the embedded store's ``folder`` or database file cannot be
+    written (as when it became read-only after it was opened; SQLite then says only "unable to
+    open database file")."""
+    return read_only_cause(exc) or (unwritable(folder) if folder is not None else None)

@@ -45,7 +45,7 @@ from askai.errors import (
 )
 from askai.grounding import split_sentences
 from askai.index.guard import GENERATION_NAME, IndexGuard
-from askai.index.readonly import read_only_cause, read_only_error, unwritable
+from askai.index.readonly import read_only, read_only_cause, read_only_error
 
 if TYPE_CHECKING:
     from askai.settings import StoreSettings
@@ -212,7 +212,7 @@ class ChromaStore:
         try:
             held.enter_context(self._guard.shared())
         except (OSError, sqlite3.Error) as exc:
-            if read_only_cause(exc) is None and unwritable(self._guard.folder) is None:
+            if read_only(exc, self._guard.folder) is None:
                 raise
             return False
         return True
@@ -231,7 +231,7 @@ class ChromaStore:
                     pass  # catch up with what the previous writer wrote
             except (OSError, sqlite3.Error) as exc:
                 # the lock files cannot be made or written: the folder turned read-only
-                cause = read_only_cause(exc) or unwritable(self._guard.folder)
+                cause = read_only(exc, self._guard.folder)
                 if cause is None:
                     raise
                 raise read_only_error(self.location, cause) from exc
@@ -285,8 +285,7 @@ class ChromaStore:
                 _forget(guard.folder)
             # a store that cannot be written (read-only mount, immutable files; SQLite then may
             # say only "unable to open database file") is not damaged: say read-only, and where
-            folder = guard.folder if guard is not None else None
-            cause = read_only_cause(exc) or (unwritable(folder) if folder is not None else None)
+            cause = read_only(exc, guard.folder if guard is not None else None)
             if cause is not None:
                 raise read_only_error(self.location, cause) from exc
             if _is_disk_full(exc, self._guard.folder if guard is not None else None):
@@ -635,7 +634,7 @@ def _embedded_chroma(
             raise
         # the lock files beside the index, or Chroma's own files, cannot be written: read-only
         # (never "damaged, run --reset", which would delete the index if it could)
-        cause = read_only_cause(exc) or unwritable(path)
+        cause = read_only(exc, path)
         if cause is not None and not isinstance(exc, (StoreWriteError,)):
             raise read_only_error(path, cause) from exc
         raise
@@ -689,7 +688,7 @@ def _open_embedded(
 def _read_only_or_damaged(path: Path, exc: BaseException) -> AskaiError:
     """A store that fails to open because it cannot be written is read-only, not damaged: the
     advice to rebuild it with --reset would delete it if it could."""
-    cause = read_only_cause(exc) or unwritable(path)
+    cause = read_only(exc, path)
     return read_only_error(path, cause) if cause is not None else damaged(path, exc)
 
 
