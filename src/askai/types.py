@@ -25,6 +25,9 @@ class Citation:
     retrieval_score: float = 0.0
     section: str = ""  # heading path of the section the quote lies in
     name: str = ""  # the shortest ending of ``source`` no other indexed document shares
+    # where a person finds the quote: "page 3", "slide 2", "sheet Costs, row 14" ("" when the
+    # format has no such unit; the heading path is ``section``)
+    location: str = ""
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class Passage:
     score: float
     section: str = ""  # heading path (``Configuration › Logging``) of the section it lies in
     name: str = ""  # the shortest ending of ``source`` no other indexed document shares
+    location: str = ""  # "page 3", "slide 2", "sheet Costs, row 14" ("" when the format has none)
 
 
 @dataclass(frozen=True)
