@@ -10,6 +10,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# the tests make hundreds of indexes (pytest keeps its last three runs' folders): a 1 MB disk
+# reserve each, not the default's; tests of the reserve set their own
+os.environ.setdefault("ASKAI_STORE__RESERVE_MB", "1")
 
 from askai.engine import Engine  # noqa: E402
 from askai.index.embedder import SentenceTransformerEmbedder, default_model_dir  # noqa: E402

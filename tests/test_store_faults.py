@@ -15,8 +15,8 @@ from askai.settings import Settings
 from .chaos import HashEmbedder, write_docs
 
 
-def _engine(path: Path, **kw: object) -> Engine:
-    settings = Settings(store={"path": str(path)},  # type: ignore[arg-type]
+def _engine(path: Path, reserve_mb: int = 1, **kw: object) -> Engine:
+    settings = Settings(store={"path": str(path), "reserve_mb": reserve_mb},  # type: ignore[arg-type]
                         ingest={"chunk_size": 48, "chunk_overlap": 8})
     return Engine(settings, embedder=HashEmbedder(), **kw)  # type: ignore[arg-type]
 
@@ -55,6 +55,17 @@ def small_disk(tmp_path: Path):  # noqa: ANN201
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+def _fill(path: Path) -> None:
+    """Take every free byte of the file system ``path`` is on."""
+    with open(path, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+
+
 def test_disk_full_during_ingest_is_clear_keeps_the_index_and_recovers(
     tmp_path: Path, small_disk: Path
 ) -> None:
@@ -66,14 +77,71 @@ def test_disk_full_during_ingest_is_clear_keeps_the_index_and_recovers(
     write_docs(big, 40, sentences=400, prefix="big")  # far more than the 3 MB left
     with pytest.raises(StoreWriteError, match=f"disk full while writing {index}"):
         engine.ingest([big], progress=False)
-    # space freed: the index answers with the documents it had (while the disk is still full it
-    # cannot: Chroma must first apply the failed batch from its write-ahead log), the half-written
-    # batch is not shown, and the next ingest completes
+    # the disk still full: the index answers with the documents it had, in this process and in
+    # a new one (the page opened after the failed ingest), and shows no half-written document
+    for asker in (engine, _engine(index)):
+        assert any("basalt1" in p.text for p in asker.retrieve("access code of vault 1?"))
+        names = {Path(d.doc_id).name for d in asker.documents()}
+        assert names >= {"doc00.txt", "doc01.txt", "doc02.txt"}
+        assert all(d.status == "ready" and d.chunks > 0 for d in asker.documents())
+    # the reserve it gave back cannot be made again while the disk is full (another program
+    # took the rest): the next ingest says so before it writes anything, the index still answers
+    _fill(small_disk / "someone-elses-file")
+    with pytest.raises(StoreWriteError, match="keeps 1 MB free beside it"):
+        engine.ingest([big], progress=False)
+    assert not (index / "askai.reserve").exists()
+    assert any("basalt1" in p.text for p in _engine(index).retrieve("access code of vault 1?"))
+    # space freed: the next ingest completes, and the reserve is back
+    (small_disk / "someone-elses-file").unlink()
     subprocess.run(["mount", "-o", "remount,size=200m", str(small_disk)], check=True)
-    asker = _engine(index)
-    assert any("basalt1" in p.text for p in asker.retrieve("access code of vault 1?"))
-    names = {Path(d.doc_id).name for d in asker.documents()}
-    assert names >= {"doc00.txt", "doc01.txt", "doc02.txt"}
     report = engine.ingest([big], progress=False)
     assert report.ok and report.documents + report.skipped == 40
     assert len(engine.documents()) == 43
+    assert (index / "askai.reserve").stat().st_size == 2**20
+
+
+@pytest.mark.parametrize("applied", [False, True], ids=["refused", "logged-not-applied"])
+@pytest.mark.parametrize("nth", [1, 4])
+def test_enospc_injected_at_the_write_layer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nth: int, applied: bool
+) -> None:
+    """chromadb's writes fail with ENOSPC at the n-th write call of an ingest, before it wrote
+    anything or after it logged the batch: the same clear error, the reserve given back, no
+    half-written document shown, the old documents answered, and the next ingest completes."""
+    import errno
+
+    from chromadb.api.models.Collection import Collection
+
+    write_docs(tmp_path / "docs", 3)
+    index = tmp_path / "index"
+    engine = _engine(index)
+    engine.ingest([tmp_path / "docs"], progress=False)
+    assert (index / "askai.reserve").exists()
+    write_docs(tmp_path / "more", 4, version=1, prefix="more")
+    real_upsert = Collection.upsert
+    calls = {"n": 0}
+
+    def upsert(self: Collection, *args: object, **kwargs: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == nth:
+            if applied:
+                real_upsert(self, *args, **kwargs)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_upsert(self, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "upsert", upsert)
+    with pytest.raises(StoreWriteError, match=f"disk full while writing {index}"):
+        engine.ingest([tmp_path / "more"], progress=False)
+    monkeypatch.setattr(Collection, "upsert", real_upsert)
+    assert not (index / "askai.reserve").exists()  # given back for the readers
+    for asker in (engine, _engine(index)):
+        assert any("basalt1" in p.text for p in asker.retrieve("access code of vault 1?"))
+        ready = asker.documents()
+        assert {Path(d.doc_id).name for d in ready} >= {"doc00.txt", "doc01.txt", "doc02.txt"}
+        for d in ready:  # complete or absent: every listed document has all its chunks
+            assert len(asker.store.chunks_of(d.doc_id)) == d.chunks
+    report = engine.ingest([tmp_path / "more"], progress=False)
+    assert report.ok, report.failed
+    assert len(engine.documents()) == 7
+    assert (index / "askai.reserve").exists()
+    assert any("more" in Path(p.source).name for p in engine.retrieve("access code of vault 3?"))

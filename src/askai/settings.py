@@ -80,6 +80,11 @@ class StoreSettings(_Section):
         description="embedded store: seconds a writer waits for another process's ingest or "
         "delete to finish (and a reader for one write call) before it fails",
     )
+    reserve_mb: int = Field(
+        32, ge=0,
+        description="embedded store: disk space (MB) a writer keeps in reserve beside the index "
+        "and gives back when the disk fills, so the index still answers (0: none)",
+    )
 
 
 class LLMSettings(_Section):

@@ -19,10 +19,18 @@ metadata). The guard makes an embedded index behave like the databases under it:
 
 The kernel releases both locks when their process dies (also by ``kill -9``), so whatever a
 writer finds half-written while it holds ``askai.lock`` was left by a dead writer.
+
+A full disk must not take the index down with it: Chroma appends a write to its log before it
+applies it, and a read first applies what the log holds, which needs disk space. So a writer
+keeps ``askai.reserve``, a file of ``ASKAI_STORE__RESERVE_MB`` in the index folder, and gives that
+space back when a write fails for want of space: the readers can then apply the failed batch
+and answer with the documents the index had. The next writer makes the reserve again first, and
+fails with "disk full" before it touches the index while it cannot.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -32,7 +40,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from askai.errors import IndexBusyError
+from askai.errors import IndexBusyError, StoreWriteError
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +48,8 @@ LOCK_NAME = "askai.lock"
 HOLDER_NAME = "askai.lock.holder"
 RW_NAME = "askai.rw.lock"
 GENERATION_NAME = "askai.generation"
-GUARD_FILES = (LOCK_NAME, HOLDER_NAME, RW_NAME, GENERATION_NAME)
+RESERVE_NAME = "askai.reserve"
+GUARD_FILES = (LOCK_NAME, HOLDER_NAME, RW_NAME, GENERATION_NAME, RESERVE_NAME)
 
 _SERVER_HINT = (
     "several processes that must write at once need a Chroma server "
@@ -86,11 +95,13 @@ class _LocalReadWrite:
 class IndexGuard:
     """The locks and the generation file of one embedded index folder."""
 
-    def __init__(self, folder: Path, timeout_s: float) -> None:
+    def __init__(self, folder: Path, timeout_s: float, reserve_bytes: int = 0) -> None:
         import filelock
 
         self.folder = folder
         self.timeout_s = timeout_s
+        self.reserve_bytes = reserve_bytes
+        self._reserve = folder / RESERVE_NAME
         self._writer = filelock.FileLock(folder / LOCK_NAME)  # one fd per thread
         self._holder = folder / HOLDER_NAME
         self._generation = folder / GENERATION_NAME
@@ -133,6 +144,49 @@ class IndexGuard:
             yield
         finally:
             self._writer.release()
+
+    # -- the space a failed write gives back ---------------------------------------------------
+    def ensure_reserve(self) -> None:
+        """Make sure the reserve file is there, at its size; called by a writer holding the
+        writer lock, before it writes. Fails with "disk full" while the space is not free."""
+        want = self.reserve_bytes
+        try:
+            have = self._reserve.stat().st_size
+        except FileNotFoundError:
+            have = -1
+        if have == want or (want == 0 and have < 0):
+            return
+        if want == 0:
+            self._reserve.unlink(missing_ok=True)
+            return
+        tmp = self._reserve.with_name(f"{RESERVE_NAME}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                # real blocks, not a sparse file: the point is space that is taken
+                os.posix_fallocate(f.fileno(), 0, want)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self._reserve)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise StoreWriteError(
+                f"disk full: the index at {self.folder} cannot be written, because askai keeps "
+                f"{want / 2**20:.0f} MB free beside it (so the index can still answer after a "
+                "failed write) and that much is not free. Free some space and run the ingest "
+                "again, or lower ASKAI_STORE__RESERVE_MB."
+            ) from exc
+
+    def release_reserve(self) -> bool:
+        """Give the reserve's space back (a write failed for want of space). True if it did."""
+        try:
+            self._reserve.unlink()
+        except FileNotFoundError:
+            return False
+        log.warning("askai: the disk under %s is full; released the %.0f MB reserve so the index "
+                    "can still answer", self.folder, self.reserve_bytes / 2**20)
+        return True
 
     # -- readers and write calls -----------------------------------------------------------------
     def _rw(self):  # noqa: ANN202 - filelock.ReadWriteLock, imported lazily

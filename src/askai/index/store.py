@@ -229,6 +229,7 @@ class ChromaStore:
                 held.enter_context(self._guard.writer())
                 with self.reading():
                     pass  # catch up with what the previous writer wrote
+                self._guard.ensure_reserve()
             except (OSError, sqlite3.Error) as exc:
                 # the lock files cannot be made or written: the folder turned read-only
                 cause = read_only(exc, self._guard.folder)
@@ -289,6 +290,8 @@ class ChromaStore:
             if cause is not None:
                 raise read_only_error(self.location, cause) from exc
             if _is_disk_full(exc, self._guard.folder if guard is not None else None):
+                if guard is not None:
+                    guard.release_reserve()  # the space readers need to apply the failed batch
                 raise StoreWriteError(
                     f"disk full while writing {self.location}; free some space and run the "
                     "ingest again (the index still holds the documents it had)"
@@ -626,7 +629,7 @@ def _embedded_chroma(
             raise read_only_error(path, cause) from exc
         raise ConfigError(f"Cannot create the index folder {path} ({exc}); fix "
                           "ASKAI_STORE__PATH") from exc
-    guard = IndexGuard(path, settings.lock_timeout_s)
+    guard = IndexGuard(path, settings.lock_timeout_s, settings.reserve_mb * 2**20)
     try:
         return _open_embedded(path, guard, settings, embedder_name, dimension, reset, chromadb)
     except (AskaiError, OSError) as exc:
