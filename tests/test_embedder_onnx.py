@@ -274,3 +274,31 @@ def test_unusable_models_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="mean pooling.*BACKEND=torch"):
         OnnxEmbedder(copy, cache_dir=tmp_path / "cache")
     assert not (tmp_path / "cache").exists()  # refused before exporting anything
+
+
+def test_a_process_with_a_cached_export_never_imports_torch(
+    onnx_cache: Path, onnx_fp32: OnnxEmbedder
+) -> None:
+    """torch (and transformers, which imports it) cost some 400 MB in every askai process; with
+    the export cached, embedding needs neither, and gives the same vectors."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from askai.index.embedder import default_model_dir\n"
+        "from askai.index.onnx_embedder import OnnxEmbedder\n"
+        f"e = OnnxEmbedder(default_model_dir(), cache_dir={str(onnx_cache)!r})\n"
+        f"v = e.embed_documents({SENTENCES!r})\n"
+        "print(json.dumps({'torch': 'torch' in sys.modules,\n"
+        "                  'transformers': 'transformers' in sys.modules,\n"
+        "                  'vectors': v.tolist(), 'tokens': e.tokenizer(sys.argv[1])}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, LONG], capture_output=True, text=True,
+                          check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["torch"] is False and seen["transformers"] is False
+    np.testing.assert_allclose(np.array(seen["vectors"]), onnx_fp32.embed_documents(SENTENCES),
+                               atol=1e-6)
+    assert seen["tokens"] == onnx_fp32.tokenizer(LONG)

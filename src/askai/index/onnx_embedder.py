@@ -55,14 +55,11 @@ class OnnxEmbedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
             import onnxruntime as ort
-            from transformers import AutoTokenizer
-            from transformers.utils import logging as hf_logging
         except ImportError as exc:
             raise ConfigError(
                 f"The onnx embedder backends need onnxruntime and onnx ({exc}): "
                 f"`pip install onnxruntime onnx`, {_SWITCH_BACK}."
             ) from exc
-        hf_logging.disable_progress_bar()
 
         model_dir = Path(str(model)).expanduser()
         if not (model_dir / "config.json").is_file():
@@ -79,10 +76,8 @@ class OnnxEmbedder:
         self.max_seq_length = layout.max_seq_length
 
         try:
-            self._tokenizer = AutoTokenizer.from_pretrained(
-                str(layout.transformer_dir), local_files_only=True
-            )
-        except (OSError, ValueError) as exc:
+            self._tokenizer = _load_tokenizer(layout.transformer_dir)
+        except Exception as exc:  # noqa: BLE001 - the tokenizers library raises its own types
             raise ModelNotFoundError(
                 f"Could not load the tokenizer of {str(model)!r} ({exc}); set "
                 "ASKAI_EMBEDDER__MODEL to a sentence-transformers model folder."
@@ -91,12 +86,7 @@ class OnnxEmbedder:
             self.max_seq_length = int(
                 min(self._tokenizer.model_max_length, layout.max_position_embeddings or 512)
             )
-        self._input_names = list(self._tokenizer.model_input_names)
-        if "input_ids" not in self._input_names or "attention_mask" not in self._input_names:
-            raise ConfigError(
-                f"The tokenizer of {str(model)!r} has inputs {self._input_names}; the onnx "
-                f"backend needs input_ids and attention_mask, {_SWITCH_BACK}."
-            )
+        self._tokenizer.truncate_at(self.max_seq_length)
         self._pad_id = int(self._tokenizer.pad_token_id or 0)
 
         self._options = ort.SessionOptions()
@@ -107,12 +97,21 @@ class OnnxEmbedder:
         self._ort = ort
 
         cache_root = Path(cache_dir or Path.home() / ".cache" / "askai" / "embedders")
-        fingerprint = _fingerprint(layout, self._input_names)
+        fingerprint = _fingerprint(layout)
         folder = cache_root.expanduser() / f"{base_name}-{fingerprint}"
         self.fp32_path = folder / FP32_FILE
         self.onnx_path = folder / INT8_FILE if quantize else self.fp32_path
         self._layout = layout
         self._session = self._load_or_build()
+        # what the export takes, in its order (a subset of input_ids, attention_mask,
+        # token_type_ids: checked when it was exported)
+        self._input_names = [i.name for i in self._session.get_inputs()]
+        unknown = set(self._input_names) - {"input_ids", "attention_mask", "token_type_ids"}
+        if unknown or "input_ids" not in self._input_names:
+            raise ConfigError(
+                f"The ONNX export {self.onnx_path} takes inputs {self._input_names}; the onnx "
+                f"backend feeds input_ids, attention_mask and token_type_ids, {_SWITCH_BACK}."
+            )
         self.dimension = layout.dimension or int(self._session.get_outputs()[0].shape[-1])
         self._lock = threading.Lock()
 
@@ -144,7 +143,8 @@ class OnnxEmbedder:
 
     def _export_fp32(self) -> None:
         source = self._layout.transformer_dir
-        _atomic_write(self.fp32_path, lambda tmp: _export(source, self._input_names, tmp))
+        names = _model_input_names(source)
+        _atomic_write(self.fp32_path, lambda tmp: _export(source, names, tmp))
 
     def _build_int8(self) -> None:
         if not self.fp32_path.is_file():
@@ -170,23 +170,13 @@ class OnnxEmbedder:
 
     @property
     def tokenizer(self) -> Callable[[str], list[int]]:
-        tok = self._tokenizer
-        return lambda text: tok.encode(text, add_special_tokens=False, verbose=False)
+        return self._tokenizer.plain
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
-            encoded = self._tokenizer(
-                [str(t) for t in texts],
-                truncation=True,
-                max_length=self.max_seq_length,
-                padding=False,
-                return_attention_mask=False,
-                verbose=False,
-            )
-            ids: list[list[int]] = encoded["input_ids"]
-            types: list[list[int]] | None = encoded.get("token_type_ids")
+            ids, types = self._tokenizer.model_inputs([str(t) for t in texts])
             out = np.empty((len(ids), self.dimension), dtype=np.float32)
             for rows in _batches([len(row) for row in ids], self.batch_size):
                 batch_types = [types[i] for i in rows] if types else None
@@ -235,6 +225,92 @@ def _mean_pool_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     pooled = summed / np.clip(weights.sum(axis=1), 1e-9, None)
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
     return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+
+# -- the tokenizer ----------------------------------------------------------------------------
+
+
+class _Tokenizer:
+    """The model's ``tokenizer.json`` through the ``tokenizers`` library, which is what
+    transformers' fast tokenizers run, without importing transformers: that import pulls in
+    torch, some 400 MB of memory in every askai process, for no vector of its own. Models
+    without a ``tokenizer.json`` get transformers' tokenizer (:class:`_TransformersTokenizer`)."""
+
+    def __init__(self, folder: Path) -> None:
+        from tokenizers import Tokenizer
+
+        config = folder / "tokenizer_config.json"
+        settings = _read_json(config) if config.is_file() else {}
+        settings = settings if isinstance(settings, dict) else {}
+        self._plain = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._plain.no_truncation()
+        self._plain.no_padding()
+        self._model = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._model.no_padding()
+        # transformers' default when a tokenizer names no limit: no limit
+        self.model_max_length = int(settings.get("model_max_length") or 10**30)
+        pad = settings.get("pad_token")
+        pad = pad.get("content") if isinstance(pad, dict) else pad
+        self.pad_token_id = self._plain.token_to_id(pad) if isinstance(pad, str) else None
+
+    def truncate_at(self, length: int) -> None:
+        # as transformers' truncation=True, max_length=length: the special tokens count
+        self._model.enable_truncation(length, strategy="longest_first")
+
+    def plain(self, text: str) -> list[int]:
+        """The text's tokens, no special tokens, not truncated (for counting)."""
+        return self._plain.encode(text, add_special_tokens=False).ids
+
+    def model_inputs(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]]]:
+        """``(input ids, token type ids)`` of each text as the model reads it."""
+        encoded = self._model.encode_batch(texts)
+        return [e.ids for e in encoded], [e.type_ids for e in encoded]
+
+
+class _TransformersTokenizer:
+    """A model's tokenizer through transformers (for folders without ``tokenizer.json``)."""
+
+    def __init__(self, folder: Path) -> None:
+        from transformers import AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self._tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        self.model_max_length = int(self._tok.model_max_length)
+        self.pad_token_id = self._tok.pad_token_id
+        self._length = self.model_max_length
+
+    def truncate_at(self, length: int) -> None:
+        self._length = length
+
+    def plain(self, text: str) -> list[int]:
+        return self._tok.encode(text, add_special_tokens=False, verbose=False)
+
+    def model_inputs(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]]]:
+        encoded = self._tok(texts, truncation=True, max_length=self._length, padding=False,
+                            return_attention_mask=False, verbose=False)
+        ids = encoded["input_ids"]
+        return ids, encoded.get("token_type_ids") or [[0] * len(row) for row in ids]
+
+
+def _load_tokenizer(folder: Path) -> _Tokenizer | _TransformersTokenizer:
+    if (folder / "tokenizer.json").is_file():
+        return _Tokenizer(folder)
+    return _TransformersTokenizer(folder)
+
+
+def _model_input_names(folder: Path) -> list[str]:
+    """The inputs transformers' tokenizer of the model produces (what the export takes)."""
+    from transformers import AutoTokenizer
+
+    names = list(AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+                 .model_input_names)
+    if "input_ids" not in names or "attention_mask" not in names:
+        raise ConfigError(
+            f"The tokenizer of {str(folder)!r} has inputs {names}; the onnx backend needs "
+            f"input_ids and attention_mask, {_SWITCH_BACK}."
+        )
+    return names
 
 
 # -- the model folder -----------------------------------------------------------------------
@@ -301,10 +377,10 @@ def _read_layout(model_dir: Path) -> _Layout:
     return layout
 
 
-def _fingerprint(layout: _Layout, input_names: list[str]) -> str:
+def _fingerprint(layout: _Layout) -> str:
     """Names the export after what it was made from, so another model is never served a stale
     export (the default model's folder is just called "model")."""
-    recipe = f"askai-onnx-export-v{EXPORT_VERSION}-opset{OPSET}-{','.join(input_names)}"
+    recipe = f"askai-onnx-export-v{EXPORT_VERSION}-opset{OPSET}"
     digest = hashlib.sha256(recipe.encode())
     weights = [layout.transformer_dir / n for n in _WEIGHT_FILES
                if (layout.transformer_dir / n).is_file()]
