@@ -66,8 +66,8 @@ STATUS: list[tuple[type[AskaiError], int]] = [  # first match wins
     (LLMError, 502),
 ]
 MULTIPART_OVERHEAD = 64_000  # bytes of multipart framing allowed on top of the upload limit
-KEEPALIVE_S = 2.0
-BEARER = HTTPBearer(auto_error=False, description="the token of setting server.token")  # an SSE comment at least this often while the model works
+KEEPALIVE_S = 2.0  # an SSE comment at least this often while the model works
+BEARER = HTTPBearer(auto_error=False, description="the token of setting server.token")
 
 
 def status_of(exc: AskaiError) -> int:

@@ -73,7 +73,7 @@ class DocumentList(BaseModel):
 def build_mcp(engine: Engine) -> Any:
     """The MCP server over ``engine``."""
     from mcp.server.mcpserver import MCPServer
-    from mcp.server.mcpserver.exceptions import ToolError
+    from mcp.server.mcpserver.exceptions import ResourceError, ToolError
     from mcp_types import Resource
 
     slot = ModelSlot(engine.settings.server.queue_size, engine.settings.server.retry_after_s)
@@ -126,22 +126,32 @@ def build_mcp(engine: Engine) -> Any:
     @server.resource("askai://documents/{key}", name="document", mime_type="text/plain",
                      description="an indexed document's text (citation offsets index into it)")
     def document(key: str) -> str:
-        record = engine.store.get_document(find_document(engine.documents(), key).doc_id)
+        try:
+            record = engine.store.get_document(find_document(engine.documents(), key).doc_id)
+        except AskaiError as exc:
+            raise ResourceError(str(exc)) from exc
         if record is None or document_key(record.doc_id) != key:
-            raise AskaiError(f"No document with key {key!r}; list_documents names them")
+            raise ResourceError(f"No document with key {key!r}; list_documents names them")
         return record.text
+
+    @server.custom_route("/healthz", methods=["GET"])
+    async def healthz(request: Any) -> Any:  # streamable HTTP only; no token needed
+        from starlette.responses import JSONResponse
+
+        return JSONResponse({"status": "ok"})
 
     return server
 
 
 class BearerGuard:
-    """ASGI: every request needs ``Authorization: Bearer <token>`` (401 otherwise)."""
+    """ASGI: every request but ``/healthz`` needs ``Authorization: Bearer <token>`` (401
+    otherwise)."""
 
     def __init__(self, app: Any, token: str) -> None:
         self.app, self.token = app, token.encode()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and scope["path"] != "/healthz":
             header = dict(scope["headers"]).get(b"authorization", b"")
             scheme, _, given = header.partition(b" ")
             if scheme.lower() != b"bearer" or not secrets.compare_digest(given.strip(), self.token):
