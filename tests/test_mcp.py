@@ -123,3 +123,19 @@ def test_streamable_http_needs_the_token(home: Path, llm: ScriptedLLMServer) -> 
         result = asyncio.run(_session(transport, work))
     passages = result.structured_content["passages"]
     assert "Pennick" in passages[0]["text"]
+
+
+def test_streamable_http_on_an_open_address_needs_a_token(tmp_path: Path) -> None:
+    import subprocess
+
+    env = askai_env(tmp_path, None, ASKAI_LLM__BACKEND="openai",
+                    ASKAI_LLM__BASE_URL="http://127.0.0.1:9/v1")  # never the real model
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "askai", "mcp", "--transport", "http", "--host", "0.0.0.0",
+             "--port", str(free_port())], env=env, capture_output=True, text=True, timeout=120,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("askai mcp served 0.0.0.0 without a token")
+    assert done.returncode == 1 and "ASKAI_SERVER__TOKEN" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -175,7 +175,8 @@ class UISettings(_Section):
     host: str = Field("127.0.0.1", description="address the page binds to")
     port: int = Field(7860, ge=1, le=65535, description="port the page listens on")
     upload_dir: Path = Field(
-        Path("index/uploads"), description="where files uploaded in the page are kept"
+        Path("index/uploads"),
+        description="where uploaded files are kept (the page, POST /v1/documents)",
     )
     max_upload_mb: float = Field(20.0, gt=0, description="larger uploads are refused")
     username: str = Field(
