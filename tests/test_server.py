@@ -303,6 +303,24 @@ def test_a_client_that_leaves_stops_its_generation(api: str, llm: ScriptedLLMSer
         llm.delay = 0.0
 
 
+def test_a_client_that_leaves_before_a_whole_answer_stops_it_too(
+    api: str, llm: ScriptedLLMServer
+) -> None:
+    llm.delay = 0.5  # not streamed: the client gives up waiting after 2 s
+    try:
+        streams = len(llm.streams)
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{api}/v1/chat/completions", headers=AUTH, timeout=2, json={
+                "model": "askai", "messages": [{"role": "user", "content": BUILT}]})
+        _until(lambda: len(llm.streams) > streams)
+        record = llm.streams[-1]
+        _until(lambda: record["closed"], 30)
+        assert record["finished"] is False and record["sent"] < record["words"]
+        _until(lambda: httpx.get(f"{api}/healthz", timeout=30).json()["questions"] == 0, 30)
+    finally:
+        llm.delay = 0.0
+
+
 @pytest.mark.slow
 def test_real_model_answer_through_the_openai_client(
     tmp_path_factory: pytest.TempPathFactory,
