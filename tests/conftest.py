@@ -65,11 +65,9 @@ def engine(settings: Settings, embedder: SentenceTransformerEmbedder) -> Engine:
     return Engine(settings, embedder=embedder)
 
 
-@pytest.fixture
-def docs(tmp_path: Path) -> Path:
-    """A small made-up collection."""
-    root = tmp_path / "docs"
-    root.mkdir()
+def write_docs(root: Path) -> Path:
+    """A small made-up collection in ``root`` (created)."""
+    root.mkdir(parents=True)
     (root / "lighthouse.txt").write_text(
         "The Harrowgate lighthouse was built in 1874 by the engineer Mara Quell.\n"
         "Its lamp is visible from 31 kilometres away on a clear night.\n"
@@ -90,6 +88,12 @@ def docs(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     return root
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    """A small made-up collection."""
+    return write_docs(tmp_path / "docs")
 
 
 @pytest.fixture(scope="session")

@@ -85,6 +85,23 @@ def require_credentials(
     return found
 
 
+def require_token(host: str, token: SecretStr, *, section: str) -> SecretStr | None:
+    """The bearer token a server bound to ``host`` must ask for (None: none configured); raises
+    :class:`ConfigError` when ``host`` is not loopback and setting ``<section>.token`` is empty."""
+    if token.get_secret_value():
+        return token
+    if not is_loopback(host):
+        env = f"ASKAI_{section.upper()}__TOKEN"
+        raise ConfigError(
+            f"Refusing to serve on {host!r} without a token: anyone who can reach that address "
+            f"could ask, read, upload and delete documents. Set a bearer token (setting "
+            f"{section}.token, or the environment variable {env}, e.g. "
+            f"{env}=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')), or bind "
+            f"to 127.0.0.1"
+        )
+    return None
+
+
 def _how(section: str) -> str:
     env = f"ASKAI_{section.upper()}__"
     return (f"settings {section}.username and {section}.password, or the environment variables "

@@ -57,6 +57,20 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ui", help="serve the chat page (default http://127.0.0.1:7860)")
     p.add_argument("--host", default=None, help="address to bind (default: setting ui.host)")
     p.add_argument("--port", type=int, default=None, help="port (default: setting ui.port)")
+
+    p = sub.add_parser(
+        "serve", help="serve the HTTP API: OpenAI-compatible chat with citations "
+        "(default http://127.0.0.1:8765, schema at /docs)"
+    )
+    p.add_argument("--host", default=None, help="address to bind (default: setting server.host)")
+    p.add_argument("--port", type=int, default=None, help="port (default: setting server.port)")
+
+    p = sub.add_parser("mcp", help="serve askai to MCP clients (stdio, or streamable HTTP)")
+    p.add_argument("--transport", choices=["stdio", "http"], default="stdio",
+                   help="stdio (the client starts askai) or streamable HTTP at /mcp")
+    p.add_argument("--host", default=None, help="http: address (default: setting server.host)")
+    p.add_argument("--port", type=int, default=None,
+                   help="http: port (default: setting server.mcp_port)")
     return parser
 
 
@@ -212,9 +226,37 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from askai.access import require_token
+    from askai.server.app import serve
+    from askai.settings import load_settings
+
+    server = load_settings().server  # refuse an open address before loading anything heavy
+    require_token(args.host or server.host, server.token, section="server")
+    engine = _engine()
+    if engine.store.count() == 0:
+        print("askai: the index is empty; run `askai ingest` or POST files to /v1/documents",
+              file=sys.stderr)
+    _ = engine.llm  # load the model before the first client waits for it
+    serve(engine, host=args.host, port=args.port)
+    return 0
+
+
+def _cmd_mcp(args: argparse.Namespace) -> int:
+    from askai.access import require_token
+    from askai.server.mcp_server import run
+    from askai.settings import load_settings
+
+    server = load_settings().server
+    if args.transport == "http":
+        require_token(args.host or server.host, server.token, section="server")
+    run(_engine(), transport=args.transport, host=args.host, port=args.port)
+    return 0
+
+
 _COMMANDS = {
     "ingest": _cmd_ingest, "ask": _cmd_ask, "documents": _cmd_documents, "ui": _cmd_ui,
-    "eval": _cmd_eval, "doctor": _cmd_doctor,
+    "eval": _cmd_eval, "doctor": _cmd_doctor, "serve": _cmd_serve, "mcp": _cmd_mcp,
 }
 
 if __name__ == "__main__":

@@ -180,7 +180,8 @@ class UISettings(_Section):
     host: str = Field("127.0.0.1", description="address the page binds to")
     port: int = Field(7860, ge=1, le=65535, description="port the page listens on")
     upload_dir: Path = Field(
-        Path("index/uploads"), description="where files uploaded in the page are kept"
+        Path("index/uploads"),
+        description="where uploaded files are kept (the page, POST /v1/documents)",
     )
     max_upload_mb: float = Field(20.0, gt=0, description="larger uploads are refused")
     username: str = Field(
@@ -190,6 +191,45 @@ class UISettings(_Section):
     )
     password: SecretStr = Field(
         SecretStr(""), description="password the page asks for (with username); never logged"
+    )
+
+
+class ServerSettings(_Section):
+    host: str = Field(
+        "127.0.0.1",
+        description="address `askai serve` and `askai mcp --transport http` bind to; any address "
+        "but loopback needs a token",
+    )
+    port: int = Field(8765, ge=1, le=65535, description="port of `askai serve` (the HTTP API)")
+    mcp_port: int = Field(
+        8766, ge=1, le=65535, description="port of `askai mcp --transport http` (streamable HTTP)"
+    )
+    token: SecretStr = Field(
+        SecretStr(""),
+        description="bearer token the HTTP API and the MCP HTTP server ask for "
+        "(Authorization: Bearer <token>); required to bind any address but loopback, and "
+        "applied on loopback too once set; never logged",
+    )
+    queue_size: int = Field(
+        8, ge=0,
+        description="questions that may wait for the one model slot; more get HTTP 429 with "
+        "Retry-After",
+    )
+    retry_after_s: int = Field(
+        5, ge=1, description="seconds a client told 429 (queue full) is asked to wait"
+    )
+    max_request_kb: float = Field(
+        256.0, gt=0,
+        description="largest JSON request body, in kB (uploads are bounded by ui.max_upload_mb "
+        "and ingest.max_file_mb)",
+    )
+    sources_footer: bool = Field(
+        False,
+        description="append a 'Sources' list (marker, document, quote) to chat answers for "
+        "clients that show only text; a request's `sources_footer` overrides it",
+    )
+    model_name: str = Field(
+        "askai", description="the model name /v1/models lists and chat completions answer as"
     )
 
 
@@ -206,6 +246,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     ui: UISettings = Field(default_factory=UISettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @classmethod
     def settings_customise_sources(

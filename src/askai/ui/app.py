@@ -11,12 +11,14 @@ from askai.docnames import short_names
 from askai.engine import Engine
 from askai.errors import AskaiError
 from askai.ui.render import CSS, answer_markdown, sources_html, timing_text
-from askai.ui.uploads import (
+from askai.uploads import (
     StoredUpload,
+    delete_document,
     discard_gradio_copy,
-    remove_upload,
+    ingest_upload,
     safe_name,
     store_upload,
+    upload_limit,
 )
 
 __all__ = ["build_app", "history_turns", "safe_name", "serve", "store_upload"]
@@ -55,7 +57,7 @@ def build_app(engine: Engine) -> Any:
 
     settings = engine.settings
     upload_dir = Path(settings.ui.upload_dir)
-    max_bytes = int(min(settings.ui.max_upload_mb, settings.ingest.max_file_mb) * 1_000_000)
+    max_bytes = upload_limit(settings)
 
     def documents_table() -> list[list[Any]]:
         docs = engine.documents()
@@ -119,21 +121,12 @@ def build_app(engine: Engine) -> Any:
         return "\n\n".join(lines), documents_table(), doc_choices(), None
 
     def _ingest_upload(stored: StoredUpload) -> str:
-        name = stored.path.name
-        try:
-            report = engine.ingest([stored.path], progress=False)
-        except AskaiError as exc:  # the index, not this file (e.g. read-only): say so, go on
-            if stored.created:
-                remove_upload(stored.path, upload_dir)
-            return f"❌ {name}: {exc}"
-        indexed = any(d.path == str(stored.path) for d in engine.documents())
-        if stored.created and not indexed:  # remove only the file this upload made
-            remove_upload(stored.path, upload_dir)
-        if report.failed:
-            return f"❌ {name}: {report.failed[0].reason}"
-        if report.skipped:
-            return f"= {name}: already in the index (same content), not added"
-        return f"✅ {name}: indexed, {report.chunks} chunks"
+        outcome = ingest_upload(engine, stored, upload_dir)
+        if outcome.status == "failed":
+            return f"❌ {outcome.name}: {outcome.reason}"
+        if outcome.status == "unchanged":
+            return f"= {outcome.name}: already in the index (same content), not added"
+        return f"✅ {outcome.name}: indexed, {outcome.chunks} chunks"
 
     def delete(doc: str | None) -> tuple[Any, ...]:
         if not doc:
@@ -141,12 +134,10 @@ def build_app(engine: Engine) -> Any:
         docs = engine.documents()
         names = short_names(d.doc_id for d in docs)
         doc_id = next((d.doc_id for d in docs if doc in (d.doc_id, names[d.doc_id])), doc)
-        try:
-            record = engine.delete_document(doc_id)
+        try:  # the stored file goes too if askai stored it (an upload); never others
+            delete_document(engine, doc_id, upload_dir)
         except AskaiError as exc:
             return f"❌ {exc}", documents_table(), doc_choices()
-        if record.path:  # the stored file goes too if askai stored it (an upload); never others
-            remove_upload(record.path, upload_dir)
         return f"🗑️ {names.get(doc_id, doc_id)} deleted.", documents_table(), doc_choices()
 
     def ask_api(question: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Files uploaded in the page: askai's own copy, and deleting only what askai made.
+"""Uploaded files (the page, the HTTP API): askai's own copy, and deleting only what askai made.
 
 An upload is copied to ``<ui.upload_dir>/<content hash>/<safe name>``. Each folder askai creates
 there holds a marker, ``.askai-upload`` (JSON: the names of the files askai stored in it), so a
@@ -19,11 +19,17 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from filelock import FileLock
 
-from askai.errors import IngestError
+from askai.errors import AskaiError, IngestError
 from askai.ingest.loaders import SUPPORTED_SUFFIXES
+
+if TYPE_CHECKING:
+    from askai.engine import Engine
+    from askai.index.store import DocumentRecord
+    from askai.settings import Settings
 
 MARKER = ".askai-upload"
 LOCK = ".askai-uploads.lock"
@@ -76,6 +82,53 @@ def store_upload(source: Path, upload_dir: Path, max_bytes: int) -> StoredUpload
         _write_marker(folder, [*stored, name])  # first: a crash leaves a file askai can delete
         shutil.copyfile(source, target)
     return StoredUpload(target, created=True)
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    """What adding one upload to the index did."""
+
+    name: str  # the stored file's (safe) name
+    status: Literal["indexed", "unchanged", "failed"]
+    chunks: int = 0
+    reason: str = ""  # why it failed
+    doc_id: str = ""  # the document's id once indexed (or already there)
+
+
+def upload_limit(settings: Settings) -> int:
+    """The largest upload in bytes: the smaller of ui.max_upload_mb and ingest.max_file_mb."""
+    return int(min(settings.ui.max_upload_mb, settings.ingest.max_file_mb) * 1_000_000)
+
+
+def ingest_upload(engine: Engine, stored: StoredUpload, upload_dir: Path) -> UploadOutcome:
+    """Index a stored upload. A file this upload created is removed again when it ends up not
+    indexed (unreadable, or the index cannot be written); an error of the index itself (read-only,
+    busy) becomes a failed outcome carrying its message."""
+    name = stored.path.name
+    try:
+        report = engine.ingest([stored.path], progress=False)
+    except AskaiError as exc:  # the index, not this file (e.g. read-only)
+        if stored.created:
+            remove_upload(stored.path, upload_dir)
+        return UploadOutcome(name, "failed", reason=str(exc))
+    indexed = any(d.path == str(stored.path) for d in engine.documents())
+    if stored.created and not indexed:  # remove only the file this upload made
+        remove_upload(stored.path, upload_dir)
+    if report.failed:
+        return UploadOutcome(name, "failed", reason=report.failed[0].reason)
+    doc_id = next((d.doc_id for d in engine.documents() if d.path == str(stored.path)), "")
+    if report.skipped:
+        return UploadOutcome(name, "unchanged", doc_id=doc_id)
+    return UploadOutcome(name, "indexed", chunks=report.chunks, doc_id=doc_id)
+
+
+def delete_document(engine: Engine, doc_id: str, upload_dir: Path) -> DocumentRecord:
+    """Remove a document from the index, and its stored file if askai stored it (an upload);
+    a file askai did not store is never touched."""
+    record = engine.delete_document(doc_id)
+    if record.path:
+        remove_upload(record.path, upload_dir)
+    return record
 
 
 def remove_upload(path: str | Path, upload_dir: Path) -> bool:
