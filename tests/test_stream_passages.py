@@ -45,8 +45,9 @@ def test_passages_of_a_refusal_without_the_model(settings, embedder, docs: Path)
     assert list(stream) == [] and stream.answer.refused and stream.answer.text == REFUSAL
 
 
-def test_iterating_without_asking_for_passages_is_unchanged(settings, embedder, docs: Path) -> None:  # noqa: ANN001, E501
-    engine = Engine(settings, embedder=embedder, llm=ScriptedLLM("Glass frogs have translucent skin [1]."))
+def test_iterating_without_asking_for_passages_is_unchanged(settings, embedder, docs) -> None:  # noqa: ANN001
+    llm = ScriptedLLM("Glass frogs have translucent skin [1].")
+    engine = Engine(settings, embedder=embedder, llm=llm)
     engine.ingest([docs], progress=False)
     stream = engine.stream("What is special about glass frogs' skin?")
     tokens = list(stream)

@@ -41,7 +41,8 @@ REPLIES = {  # question: (a phrase of the passage to cite, the reply with {n} fo
     LIGHTHOUSE_Q: ("built in 1874", "The Harrowgate lighthouse was built in 1874 by the engineer "
                    "Mara Quell [{n}]."),
     BAKERY_Q: ("opened in the town", "Orvale Bakery opened in the town of Pennick in 2011 [{n}]."),
-    HELD_Q: ("31 kilometres", "Its lamp is visible from 31 kilometres away on a clear night [{n}]."),
+    HELD_Q: ("31 kilometres",
+             "Its lamp is visible from 31 kilometres away on a clear night [{n}]."),
 }
 
 

@@ -31,11 +31,13 @@ def context_html(text: str, start: int, end: int, chars: int = CONTEXT_CHARS) ->
     if not 0 <= start <= end <= len(text):
         raise ValueError(f"Expected 0 <= start <= end <= {len(text)}, got {start}..{end}")
     lo, hi = max(0, start - chars), min(len(text), end + chars)
-    if lo > 0:
-        cut = max(text.rfind("\n", lo, lo + 200), text.find(" ", lo, lo + 50))
-        lo = cut + 1 if cut >= lo else lo
-    if hi < len(text):
-        cut = text.find("\n", max(end, hi - 200), hi)
+    if lo > 0:  # start at the first line (else word) that begins after the cut
+        cut = text.find("\n", lo, min(start, lo + 200))
+        cut = cut if cut != -1 else text.find(" ", lo, min(start, lo + 50))
+        lo = cut + 1 if cut != -1 else lo
+    if hi < len(text):  # end at the last line break (else space) before the cut
+        cut = text.rfind("\n", max(end, hi - 200), hi)
+        cut = cut if cut != -1 else text.rfind(" ", max(end, hi - 50), hi)
         hi = cut if cut != -1 else hi
     return (
         '<div class="context">'
@@ -91,7 +93,7 @@ def find_on_pdf(
         hay, origin = _folded(text)
         at = hay.find(needle)
         if at != -1:
-            return pdf, number, sorted({origin[j] for j in range(at, at + len(needle))})
+            return pdf, number, list(range(origin[at], origin[at + len(needle) - 1] + 1))
     pdf.close()
     return None
 
