@@ -31,7 +31,9 @@ pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
-DOCS = ROOT / "docs"
+# screenshots; docs/page-*.png are copies of these (kept out of docs/ so a test run leaves the
+# checkout clean)
+OUTPUT = ROOT / "test-output" / "ui"
 WAIT_MS = 180_000  # generous: the machine is shared; nothing here measures time
 
 LIGHTHOUSE_Q = "When was the Harrowgate lighthouse built?"
@@ -113,6 +115,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, embedder, llm: HeldLLM) -> 
     settings = make_settings(home, ui={"upload_dir": str(home / "uploads")})
     engine = Engine(settings, embedder=embedder, llm=llm)
     engine.ingest([docs], progress=False)
+    OUTPUT.mkdir(parents=True, exist_ok=True)
     port = free_port()
     app = serve(engine, host="127.0.0.1", port=port, block=False)
     try:
@@ -175,7 +178,7 @@ def test_sources_are_shown_before_the_first_token(page, llm: HeldLLM) -> None:  
         assert "Lighthouses of the Northern Coast" in holder.locator(".title").inner_text()
         assert holder.locator(".doc").inner_text() == "harrowgate.pdf"
         assert "Retrieved" in page.inner_text("#sources .retrieved-note")
-        page.screenshot(path=str(DOCS / "page-retrieved.png"))
+        page.screenshot(path=str(OUTPUT / "page-retrieved.png"))
     finally:
         llm.gate.set()
     expect(page.locator("#sources .source:not(.retrieved)").first).to_be_visible(timeout=WAIT_MS)
@@ -248,7 +251,7 @@ def test_document_view_shows_the_pdf_page_and_the_quote_in_context(page) -> None
             if pixels.getpixel((x, y))[2] < 120 and pixels.getpixel((x, y))[0] > 200}
     # the highlight is on the quote's line (y = 700 pt of 792, from the bottom), nowhere else
     assert rows and all(abs(y / 1.5 - (792 - 700)) < 16 for y in rows), sorted(rows)[:5]
-    page.screenshot(path=str(DOCS / "page-document-view.png"), full_page=True)
+    page.screenshot(path=str(OUTPUT / "page-document-view.png"), full_page=True)
 
 
 def test_answer_screenshot_with_a_highlighted_source(page) -> None:  # noqa: ANN001
@@ -257,4 +260,4 @@ def test_answer_screenshot_with_a_highlighted_source(page) -> None:  # noqa: ANN
     _ask(page, BAKERY_Q)
     page.locator("#chat a[href^='#source-']").first.click()
     expect(page.locator("#sources .source.highlight")).to_be_visible()
-    page.screenshot(path=str(DOCS / "page-answer.png"))
+    page.screenshot(path=str(OUTPUT / "page-answer.png"))
