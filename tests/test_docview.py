@@ -52,13 +52,18 @@ def test_the_quote_is_found_on_its_page_across_line_breaks(pdf: Path) -> None:
         "built in 1874 by the engineer Mara Quell."
     )
     assert find_on_pdf(pdf, "a sentence that is not in the file") is None
+    # not in any text layer, on the page the location names (a scanned page's OCR text)
+    doc, page, chars = find_on_pdf(pdf, "words read by OCR", location="page 2")
+    doc.close()
+    assert (page, chars) == (1, [])
+    assert find_on_pdf(pdf, "words read by OCR", location="page 9") is None
 
 
 def test_the_page_image_highlights_the_quote_lines_only(pdf: Path) -> None:
     from PIL import Image
 
-    number, png = pdf_page_png(pdf, "built in 1874 by the engineer Mara Quell.")
-    assert number == 2
+    number, png, marked = pdf_page_png(pdf, "built in 1874 by the engineer Mara Quell.")
+    assert number == 2 and marked
     image = Image.open(io.BytesIO(png)).convert("RGB")
     rows = {y for y in range(image.height) for x in range(0, image.width, 3)
             if image.getpixel((x, y))[2] < 120 and image.getpixel((x, y))[0] > 200}
@@ -73,7 +78,7 @@ def test_document_view_of_a_pdf_and_of_a_text(pdf: Path, tmp_path: Path) -> None
     end = text.index("Quell.") + len("Quell.")
     record = DocumentRecord(str(pdf), "Lighthouses", text, "sha", 1, "now", path=str(pdf))
     html = document_view(record, start, end, name="coast.pdf")
-    assert 'data-page="2"' in html and "data:image/png;base64," in html
+    assert 'data-page="2" data-marked="true"' in html and "data:image/png;base64," in html
     assert '<mark id="docview-quote">built in 1874 by the engineer Mara Quell.</mark>' in html
     assert '<b class="title">Lighthouses</b>' in html
     pdf.unlink()  # the file went away: the text still shows, and the page says why no image

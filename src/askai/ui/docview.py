@@ -72,7 +72,9 @@ def find_on_pdf(
     path: Path, quote: str, location: str = ""
 ) -> tuple[Any, int, list[int]] | None:
     """The open pdfium document, the 0-based page and the page's character indices of ``quote``
-    (searched first on the page ``location`` names, "page 3"), or None when no page holds it."""
+    (searched first on the page ``location`` names, "page 3"). When no page's text layer holds
+    it but ``location`` names a page (a scanned page, its text from OCR), that page with no
+    characters; else None."""
     import pypdfium2 as pdfium
 
     needle, _ = _folded(quote)
@@ -94,13 +96,16 @@ def find_on_pdf(
         at = hay.find(needle)
         if at != -1:
             return pdf, number, list(range(origin[at], origin[at + len(needle) - 1] + 1))
+    if hint is not None and 0 <= hint < len(pdf):
+        return pdf, hint, []
     pdf.close()
     return None
 
 
-def pdf_page_png(path: Path, quote: str, location: str = "") -> tuple[int, bytes] | None:
-    """The 1-based number of the page holding ``quote`` and that page as a PNG with the quote
-    highlighted; None when the quote is on no page of the file (as it is now)."""
+def pdf_page_png(path: Path, quote: str, location: str = "") -> tuple[int, bytes, bool] | None:
+    """The 1-based number of the page holding ``quote``, that page as a PNG with the quote
+    highlighted, and whether it is (not on a scanned page: see :func:`find_on_pdf`); None when
+    the quote is on no page of the file (as it is now)."""
     from PIL import Image, ImageChops, ImageDraw
 
     found = find_on_pdf(path, quote, location)
@@ -122,7 +127,7 @@ def pdf_page_png(path: Path, quote: str, location: str = "") -> tuple[int, bytes
             )
         out = io.BytesIO()
         ImageChops.multiply(image, layer).save(out, format="PNG", optimize=True)
-        return number + 1, out.getvalue()
+        return number + 1, out.getvalue(), bool(chars)
     finally:
         pdf.close()
 
@@ -180,12 +185,17 @@ def document_view(
             parts.append(f'<p class="note">The PDF page could not be shown: {escape(why)}. '
                          "The indexed text follows.</p>")
         else:
-            number, png = shown
+            number, png, marked = shown
             data = base64.b64encode(png).decode("ascii")
+            caption = f"page {number}" + ("" if marked else (
+                ": the quote is not in this page's text layer (a scanned page, read by OCR); "
+                "it is marked in the text below"))
             parts.append(
-                f'<figure class="pdf-page" data-page="{number}"><figcaption>page {number}'
-                f'</figcaption><img alt="page {number} of {escape(file.name)}, the quote '
-                f'highlighted" src="data:image/png;base64,{data}"></figure>'
+                f'<figure class="pdf-page" data-page="{number}" '
+                f'data-marked="{str(marked).lower()}">'
+                f'<figcaption>{escape(caption)}</figcaption><img alt="page {number} of '
+                f'{escape(file.name)}{", the quote highlighted" if marked else ""}" '
+                f'src="data:image/png;base64,{data}"></figure>'
             )
     parts.append(context_html(text, start, end))
     parts.append("</div>")
