@@ -38,22 +38,67 @@ from askai.settings import Settings, load_settings
 from askai.types import Answer, IngestReport, Passage
 
 
+class Retrieved:
+    """What a run yields once, between retrieval and the model's first token: the passages the
+    model will read. :class:`AnswerStream` takes it out of the token stream into ``.passages``."""
+
+    __slots__ = ("passages",)
+
+    def __init__(self, passages: list[Passage]) -> None:
+        self.passages = passages
+
+
 class AnswerStream:
     """Iterate to receive the model's tokens as they are generated; afterwards ``.answer`` holds
     the verified :class:`Answer` (whose text may differ from the raw tokens: unsupported sentences
-    are dropped and markers renumbered).
+    are dropped and markers renumbered). ``.passages`` returns the retrieved passages as soon as
+    retrieval is done, before the first token (the model may still be loading or reading them).
 
         >>> stream = engine.stream("Which firms pioneer chiplets?")  # doctest: +SKIP
+        >>> stream.passages[0].source                                # doctest: +SKIP
         >>> for token in stream: print(token, end="")               # doctest: +SKIP
         >>> stream.answer.citations                                  # doctest: +SKIP
     """
 
-    def __init__(self, run: Generator[str, None, Answer]) -> None:
+    def __init__(self, run: Generator[str | Retrieved, None, Answer]) -> None:
         self._run = run
         self._answer: Answer | None = None
+        self._passages: list[Passage] | None = None
+        self._pending: list[str] = []  # tokens read while looking for the passages (none today)
+
+    def _next(self) -> str | Retrieved | None:
+        """The run's next item (a token, or the passages once retrieval is done), or None once
+        the run has returned its Answer."""
+        try:
+            item = next(self._run)
+        except StopIteration as stop:
+            self._answer = stop.value
+            if self._passages is None:  # refused before retrieval or without retrieving
+                self._passages = list(self._answer.passages)
+            return None
+        if isinstance(item, Retrieved):
+            self._passages = item.passages
+        return item
 
     def __iter__(self) -> Iterator[str]:
-        self._answer = yield from self._run
+        while self._pending:
+            yield self._pending.pop(0)
+        while self._answer is None:
+            item = self._next()
+            if item is None:
+                return
+            if not isinstance(item, Retrieved):
+                yield item
+
+    @property
+    def passages(self) -> list[Passage]:
+        """The retrieved passages; runs the question up to the end of retrieval if it has not got
+        there yet (blocking, as iterating would), without consuming any token."""
+        while self._passages is None:
+            item = self._next()
+            if isinstance(item, str):
+                self._pending.append(item)
+        return self._passages
 
     @property
     def answer(self) -> Answer:
@@ -214,7 +259,7 @@ class Engine:
 
     def _run(
         self, question: str, top_k: int, history: list[Turn]
-    ) -> Generator[str, None, Answer]:
+    ) -> Generator[str | Retrieved, None, Answer]:
         t0 = time.perf_counter()
         if tries_to_override(question):
             timings = {"retrieve_s": 0.0, "first_token_s": 0.0, "total_s": time.perf_counter() - t0}
@@ -235,6 +280,7 @@ class Engine:
             timings.update(first_token_s=0.0, total_s=time.perf_counter() - t0)
             return Answer(question, REFUSAL, True, passages=passages, timings=timings,
                           searched=searched)
+        yield Retrieved(passages)  # AnswerStream.passages: readable before the model's first token
         llm = self.llm
         parts: list[str] = []
         first = None
@@ -340,4 +386,4 @@ def ingest(
     return (engine or default_engine()).ingest(paths, prune=prune, reset=reset, progress=progress)
 
 
-__all__ = ["AnswerStream", "Engine", "ask", "ask_stream", "build_engine", "ingest"]
+__all__ = ["AnswerStream", "Engine", "Retrieved", "ask", "ask_stream", "build_engine", "ingest"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,17 @@ from askai.access import require_credentials
 from askai.docnames import short_names
 from askai.engine import Engine
 from askai.errors import AskaiError
-from askai.ui.render import CSS, answer_markdown, sources_html, timing_text
+from askai.ui.docview import document_view
+from askai.ui.render import (
+    CSS,
+    DOCVIEW_JS,
+    SOURCES_JS,
+    answer_markdown,
+    passages_html,
+    sources_html,
+    timing_text,
+    unlink_markers,
+)
 from askai.uploads import (
     StoredUpload,
     delete_document,
@@ -47,7 +58,7 @@ def history_turns(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
             question = text
         elif m.get("role") == "assistant" and question is not None:
             if not text.startswith(ERROR_PREFIX):
-                turns.append((question, text.split("\n\n⚠️")[0].strip("*")))
+                turns.append((question, unlink_markers(text.split("\n\n⚠️")[0].strip("*"))))
             question = None
     return turns
 
@@ -62,7 +73,8 @@ def build_app(engine: Engine) -> Any:
     def documents_table() -> list[list[Any]]:
         docs = engine.documents()
         names = short_names(d.doc_id for d in docs)
-        return [[names[d.doc_id], d.chunks, d.ingested_at] for d in docs]
+        return [[d.title or names[d.doc_id], names[d.doc_id], d.chunks, d.ingested_at]
+                for d in docs]
 
     def doc_choices() -> Any:
         docs = engine.documents()
@@ -81,24 +93,53 @@ def build_app(engine: Engine) -> Any:
                 shown = question if len(question) <= 300 else question[:300] + "…"
                 messages.append({"role": "user", "content": shown})
             messages.append({"role": "assistant", "content": ERROR_PREFIX + str(exc)})
-            yield messages, gr.update(value="", interactive=True), unlocked, "", ""
+            yield messages, gr.update(value="", interactive=True), unlocked, "", "", ""
             return
         messages.append({"role": "user", "content": question})
         messages.append({"role": "assistant", "content": ""})
-        yield messages, gr.update(value="", interactive=False), locked, WAITING_SOURCES, ""
+        key = sum(m.get("role") == "user" for m in messages)  # the turn: the [n] links' target
+        yield messages, gr.update(value="", interactive=False), locked, WAITING_SOURCES, "", ""
         try:
+            # the retrieved passages, shown while the model loads, reads them and writes
+            yield messages, locked, locked, passages_html(stream.passages), "", gr.skip()
             for token in stream:
                 messages[-1]["content"] += token
-                yield messages, locked, locked, WAITING_SOURCES, ""
+                yield messages, locked, locked, gr.skip(), "", gr.skip()
             answer = stream.answer
         except AskaiError as exc:
             messages[-1]["content"] = ERROR_PREFIX + str(exc)
-            yield messages, unlocked, unlocked, "", ""
+            yield messages, unlocked, unlocked, "", "", gr.skip()
             return
         finally:
             stream.close()
-        messages[-1]["content"] = answer_markdown(answer)
-        yield messages, unlocked, unlocked, sources_html(answer), timing_text(answer)
+        messages[-1]["content"] = answer_markdown(answer, key)
+        yield (messages, unlocked, unlocked, sources_html(answer, key), timing_text(answer),
+               gr.skip())
+
+    def open_source(evt: gr.EventData) -> str:
+        """The document view of the source whose "Show in document" button was pressed."""
+        data = evt._data if isinstance(getattr(evt, "_data", None), dict) else {}
+        source = str(data.get("source") or "")
+        try:
+            start, end = int(data.get("start", -1)), int(data.get("end", -1))
+        except (TypeError, ValueError):
+            start = end = -1
+        record = engine.store.get_document(source) if source else None
+        if record is None or record.status != "ready":
+            return ('<div class="askai-docview"><p class="note">This document is no longer in '
+                    "the index; ask again to get current sources.</p></div>")
+        names = short_names(d.doc_id for d in engine.documents())
+        try:
+            return document_view(
+                record, start, end, location=str(data.get("location") or ""),
+                name=names.get(source, ""),
+            )
+        except ValueError as exc:
+            return f'<div class="askai-docview"><p class="note">{escape(str(exc))}</p></div>'
+
+    # Gradio passes the event's data to a parameter typed gr.EventData; the type must be the
+    # class itself, as `gr` is imported here, not at module level where annotations resolve
+    open_source.__annotations__["evt"] = gr.EventData
 
     def add_files(
         files: list[Any] | None, progress: Any = gr.Progress()  # noqa: B008 - Gradio's idiom
@@ -164,7 +205,8 @@ def build_app(engine: Engine) -> Any:
                     timing = gr.Markdown(elem_id="timing")
                 with gr.Column(scale=2):
                     gr.Markdown("### Sources")
-                    sources = gr.HTML(elem_id="sources")
+                    sources = gr.HTML(elem_id="sources", js_on_load=SOURCES_JS)
+                    docview = gr.HTML(elem_id="docview", js_on_load=DOCVIEW_JS)
         with gr.Tab("Documents", elem_id="documents-tab"):
             files = gr.File(
                 file_count="multiple", label="Upload .txt, .md, .html or .pdf files",
@@ -173,7 +215,7 @@ def build_app(engine: Engine) -> Any:
             add = gr.Button("Add to index", variant="primary", elem_id="add")
             status = gr.Markdown(elem_id="upload-status")
             table = gr.Dataframe(
-                value=documents_table, headers=["Document", "Chunks", "Ingested at"],
+                value=documents_table, headers=["Title", "Document", "Chunks", "Ingested at"],
                 interactive=False, elem_id="documents",
             )
             with gr.Row():
@@ -183,7 +225,7 @@ def build_app(engine: Engine) -> Any:
                 )
                 remove = gr.Button("Delete", variant="stop", elem_id="delete")
 
-        outputs = [chat, question, send, sources, timing]
+        outputs = [chat, question, send, sources, timing, docview]
         common = {"concurrency_id": "model", "concurrency_limit": 1}
         ev_submit = question.submit(
             respond, [question, chat], outputs, api_name="chat", **common
@@ -195,7 +237,8 @@ def build_app(engine: Engine) -> Any:
             lambda: (gr.update(interactive=True), gr.update(interactive=True)),
             None, [question, send], cancels=[ev_submit, ev_click], queue=False,
         )
-        clear.click(lambda: ([], "", ""), None, [chat, sources, timing], queue=False)
+        clear.click(lambda: ([], "", "", ""), None, [chat, sources, timing, docview], queue=False)
+        sources.click(open_source, None, [docview], api_visibility="private")
         add.click(add_files, [files], [status, table, pick, files], api_name="upload")
         remove.click(delete, [pick], [status, table, pick], api_name="delete")
         app.load(doc_choices, None, [pick])
