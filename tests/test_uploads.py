@@ -132,7 +132,7 @@ def test_two_uploads_of_one_name_are_two_documents(page: Page, tmp_path: Path) -
     assert "moths.txt: indexed" in status
     moths = [d for d in page.engine.documents() if d.path.endswith("moths.txt")]
     assert len(moths) == 2
-    shown = [row[0] for row in table if str(row[0]).endswith("moths.txt")]
+    shown = [row[1] for row in table if str(row[1]).endswith("moths.txt")]  # Title, Document, …
     assert len(set(shown)) == 2, shown  # the table tells them apart
     for d in moths:
         page.client().predict(d.doc_id, api_name="/delete")
