@@ -40,8 +40,8 @@ def _ocr(path: Path | str) -> Any:
         try:
             from rapidocr_onnxruntime import RapidOCR
         except ImportError as exc:
-            raise IngestError(path, f"cannot be read: OCR needs the rapidocr_onnxruntime package ({exc}); install "
-                              "askai's dependencies again") from exc
+            raise IngestError(path, f"cannot be read: OCR needs the rapidocr_onnxruntime "
+                              f"package ({exc}); install askai's dependencies again") from exc
         # no text-direction classifier: scans are upright, and it costs a third of the time
         _engine = RapidOCR(use_cls=False)
     return _engine

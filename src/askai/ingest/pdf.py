@@ -158,7 +158,8 @@ def _pages(data: bytes) -> tuple[list[list[_Box]], set[int]]:
             and (b := _box(el, layout.height)) is not None
         ]
         pages.append(_tables(boxes))
-        if len(layout) and not any(isinstance(el, (LTTextContainer, LTChar)) for el in _walk(layout)):
+        text_layer = any(isinstance(el, (LTTextContainer, LTChar)) for el in _walk(layout))
+        if len(layout) and not text_layer:
             scanned.add(number)
     return pages, scanned
 

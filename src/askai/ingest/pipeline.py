@@ -37,6 +37,7 @@ from askai.index.store import (
 from askai.ingest.chunking import Chunker
 from askai.ingest.loaders import SUPPORTED_SUFFIXES, load_file
 from askai.ingest.structure import PATH_SEPARATOR
+from askai.locations import Location, within
 from askai.types import IngestFailure, IngestReport
 
 EMBED_BATCH_CHUNKS = 256  # chunks embedded together across documents
@@ -93,6 +94,7 @@ class _Prepared:
     title: str
     sha256: str
     spans: list  # list[TextSpan]
+    locations: list[Location]  # where its pages, slides or rows start
     replaces: bool  # an older version is in the index (its chunks are deleted first)
 
 
@@ -139,7 +141,8 @@ def ingest_files(
             except IngestError as exc:
                 report.failed.append(IngestFailure(source.shown, exc.reason))
                 continue
-            yield _Prepared(source, loaded.text, loaded.title, digest, spans, current is not None)
+            yield _Prepared(source, loaded.text, loaded.title, digest, spans, loaded.locations,
+                            current is not None)
 
     batch: list[_Prepared] = []
     for item in prepared():
@@ -228,7 +231,8 @@ def _write_part(
     by_key = dict(carried)
     by_key.update(zip(unique, embedder.embed_documents([framed[k] for k in unique]), strict=True))
     chunks = [
-        Chunk(item.source.doc_id, i, s.text, s.start, s.end, item.title, item.sha256, s.section)
+        Chunk(item.source.doc_id, i, s.text, s.start, s.end, item.title, item.sha256, s.section,
+              within(item.locations, s.start, s.end))
         for item, i in part
         for s in (item.spans[i],)
     ]
