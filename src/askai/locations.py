@@ -54,17 +54,19 @@ def within(marks: Sequence[Location], start: int, end: int) -> tuple[Location, .
 
 def label_of(marks: Sequence[Location], start: int, end: int) -> str:
     """The location of ``[start, end)``: one unit ("page 3"), a range of the same kind
-    ("pages 3–4", "sheet Costs, rows 2–5"), or first and last ("sheet A, row 9 – sheet B, row 2");
-    "" where no mark applies."""
+    ("pages 3–4", "sheet Costs, rows 2–5", "pages 1–2 (page 2 OCR)"), or first and last
+    ("sheet A, row 9 – sheet B, row 2"); "" where no mark applies."""
     found = within(marks, start, max(end, start + 1))
     if not found:
         return ""
     first, last = found[0], found[-1]
     if first.label == last.label:
         return first.label
-    if (first.unit, first.scope, first.note) == (last.unit, last.scope, last.note) and \
-            first.number and last.number:
-        return _label(first.unit + "s", f"{first.number}–{last.number}", first.scope, first.note)
+    if (first.unit, first.scope) == (last.unit, last.scope) and first.number and last.number:
+        notes = {m.note for m in found}
+        note = first.note if len(notes) == 1 else ", ".join(  # "pages 1–2 (page 2 OCR)"
+            f"{m.unit} {m.number} {m.note}" for m in found if m.note)
+        return _label(first.unit + "s", f"{first.number}–{last.number}", first.scope, note)
     return f"{first.label} – {last.label}"
 
 
