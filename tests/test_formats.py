@@ -25,7 +25,7 @@ from .pdfs import encrypted, make_pdf
 MB = 20_000_000
 
 
-# -- files, made with the libraries that write them ------------------------------------------------
+# -- files, made with the libraries that write them -----------------------------------------------
 
 def make_docx(path: Path, *, title: str = "Harbour Field Guide") -> Path:
     import docx
@@ -140,7 +140,7 @@ def text_then_scan(path: Path) -> Path:
     return path
 
 
-# -- each format -----------------------------------------------------------------------------------
+# -- each format ----------------------------------------------------------------------------------
 
 def test_docx_headings_lists_and_tables(tmp_path: Path) -> None:
     doc = load_file(make_docx(tmp_path / "guide.docx"), max_bytes=MB)
@@ -224,7 +224,7 @@ def test_locations_of_spans() -> None:
     assert within(marks, 15, 25) == (Location(15, "row", 3, "sheet A"), marks[2])
 
 
-# -- bad input ---------------------------------------------------------------------------------------
+# -- bad input ------------------------------------------------------------------------------------
 
 def encrypted_docx(path: Path) -> Path:
     from msoffcrypto.format.ooxml import OOXMLFile
@@ -321,7 +321,7 @@ def test_a_million_empty_cells_cost_only_what_is_in_the_file(
         load_file(path, max_bytes=MB)
 
 
-# -- ingested and answered ---------------------------------------------------------------------------
+# -- ingested and answered ------------------------------------------------------------------------
 
 FACTS = {  # file -> (question, a sentence of the answer copied from the file, location)
     "guide.docx": ("When does the night ferry to Pennick leave?",
