@@ -245,6 +245,12 @@ def zip_bomb(path: Path, member: str) -> Path:
     return path
 
 
+def zip_of(path: Path, members: dict[str, str]) -> None:
+    with zipfile.ZipFile(path, "w") as z:
+        for name, text in members.items():
+            z.writestr(name, text)
+
+
 def million_empty_cells(path: Path) -> Path:
     """A workbook whose sheet holds two real rows, then 1,000 rows of 1,000 empty formatted cells,
     and declares itself the size of a whole sheet (A1:XFD1048576)."""
@@ -293,8 +299,7 @@ def blank_image(path: Path) -> Path:
          "damaged zip archive"),
         ("bomb.docx", lambda p: zip_bomb(p, "word/document.xml"), "zip bomb"),
         ("bomb.xlsx", lambda p: zip_bomb(p, "xl/worksheets/sheet1.xml"), "zip bomb"),
-        ("notword.docx", lambda p: zipfile.ZipFile(p, "w").writestr("a.txt", "hi"),
-         "not a Word document"),
+        ("notword.docx", lambda p: zip_of(p, {"a.txt": "hi"}), "damaged Word document"),
         ("blank.png", blank_image, "no text found"),
         ("broken.png", lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40),
          "not a readable image"),
@@ -409,3 +414,24 @@ def test_chunks_keep_their_locations_in_the_store(ingested: Engine) -> None:
     assert labels == {"slide 1", "slide 2", "slide 3"}
     for c in chunks:
         assert c.locations and c.locations[0].start == c.start
+
+
+def test_the_cli_shows_each_source_with_its_title_and_location(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from askai.cli import main
+    from askai.llm.base import LLM_BACKENDS
+
+    monkeypatch.setenv("ASKAI_STORE__PATH", str(tmp_path / "chroma"))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    make_pptx(docs / "review.pptx")
+    sentence = "The wood-fired oven bakes 340 loaves of rye bread a day"
+    monkeypatch.setitem(LLM_BACKENDS, "llama-cpp", lambda settings: ScriptedLLM(f"{sentence} [1]."))
+    assert main(["ingest", str(docs), "--quiet"]) == 0
+    assert main(["documents"]) == 0
+    assert "Quarterly Bakery Review" in capsys.readouterr().out
+    assert main(["ask", "How many loaves does the wood-fired oven bake a day?"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"\[1\] Quarterly Bakery Review — slide 2 — Ovens \(review\.pptx, "
+                     r"characters \d+-\d+\): \"The wood-fired oven bakes 340 loaves", out), out
