@@ -358,14 +358,15 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     zip_bomb(root / "bomb.xlsx", "xl/worksheets/sheet1.xml")
     (root / "locked.pdf").write_bytes(encrypted(make_pdf([[(72, 720, "Secret.")]]),
                                                 user_password="pw"))
-    blank_image(root / "blank.png")
+    blank_image(root.parent / "blank.png")  # outside the folder, named directly: read by OCR
+    blank_image(root / "holiday.jpg")  # a folder's pictures are not documents: not read
     return root
 
 
 @pytest.fixture(scope="module")
 def ingested(folder: Path, tmp_path_factory: pytest.TempPathFactory, embedder) -> Engine:  # noqa: ANN001
     engine = Engine(make_settings(tmp_path_factory.mktemp("index")), embedder=embedder)
-    report = engine.ingest([folder], progress=False)
+    report = engine.ingest([folder, folder.parent / "blank.png"], progress=False)
     failed = {Path(f.path).name: f.reason for f in report.failed}
     assert set(failed) == {"locked.docx", "bomb.xlsx", "locked.pdf", "blank.png"}, failed
     assert "password-protected" in failed["locked.docx"]

@@ -27,7 +27,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 SUPPORTED_SUFFIXES = (TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | OFFICE_SUFFIXES
                       | SHEET_SUFFIXES | EPUB_SUFFIXES | IMAGE_SUFFIXES)
 
-__all__ = ["SUPPORTED_SUFFIXES", "LoadedDocument", "decode_text", "load_file"]
+__all__ = ["IMAGE_SUFFIXES", "SUPPORTED_SUFFIXES", "LoadedDocument", "decode_text", "load_file"]
 
 
 _BOMS = (  # UTF-32's little-endian mark starts like UTF-16's: test it first

@@ -35,7 +35,7 @@ from askai.index.store import (
     writer_id,
 )
 from askai.ingest.chunking import Chunker
-from askai.ingest.loaders import SUPPORTED_SUFFIXES, load_file
+from askai.ingest.loaders import IMAGE_SUFFIXES, SUPPORTED_SUFFIXES, load_file
 from askai.ingest.structure import PATH_SEPARATOR
 from askai.locations import Location, within
 from askai.types import IngestFailure, IngestReport
@@ -54,7 +54,8 @@ class SourceFile:
 def discover(paths: Iterable[str | Path], report: IngestReport) -> list[SourceFile]:
     """Files to ingest under ``paths``. A folder is walked (symlinked folders are not followed,
     hidden and ``_``-prefixed entries and a top-level README.md are skipped, other types are
-    ignored); a file named directly must be of a supported type."""
+    ignored, and so are images: a folder's pictures and screenshots are rarely documents, and OCR
+    is slow); a file named directly must be of a supported type (an image is then read by OCR)."""
     found: dict[str, SourceFile] = {}
     for raw in paths:
         path = Path(raw).expanduser()
@@ -69,7 +70,9 @@ def discover(paths: Iterable[str | Path], report: IngestReport) -> list[SourceFi
             dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
             for name in sorted(filenames):
                 file = Path(dirpath) / name
-                if name.startswith((".", "_")) or file.suffix.lower() not in SUPPORTED_SUFFIXES:
+                suffix = file.suffix.lower()
+                if name.startswith((".", "_")) or suffix not in SUPPORTED_SUFFIXES \
+                        or suffix in IMAGE_SUFFIXES:
                     continue
                 if Path(dirpath) == path and name.lower() == "readme.md":
                     continue  # describes the folder; not a document of the collection
