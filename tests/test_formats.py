@@ -211,6 +211,18 @@ def test_scanned_page_is_read_by_ocr_and_the_text_layer_is_not(tmp_path: Path) -
     assert label_of(doc.locations, second, second + 5) == "page 2 (OCR)"
 
 
+def test_with_ocr_off_a_scan_is_left_out_and_an_image_refused(tmp_path: Path) -> None:
+    doc = load_file(text_then_scan(tmp_path / "archive.pdf"), max_bytes=MB, ocr=False)
+    assert doc.text == "The archive opens at nine on weekdays."
+    assert [loc.label for loc in doc.locations] == ["page 1"]
+    only_scan = tmp_path / "scan.pdf"
+    only_scan.write_bytes(scan(["Nothing to read without OCR."]))
+    with pytest.raises(IngestError, match="no text layer .* OCR is off"):
+        load_file(only_scan, max_bytes=MB, ocr=False)
+    with pytest.raises(IngestError, match="an image, read only by OCR; OCR is off"):
+        load_file(blank_image(tmp_path / "photo.png"), max_bytes=MB, ocr=False)
+
+
 def test_locations_of_spans() -> None:
     marks = [Location(0, "row", 2, "sheet A"), Location(10, "row", 3, "sheet A"),
              Location(20, "row", 2, "sheet B"), Location(30, "page", 4, note="OCR")]

@@ -124,7 +124,7 @@ class Engine:
                 list(paths) if paths is not None else self.settings.ingest.paths,
                 store=self.store, embedder=self.embedder, chunker=self.chunker,
                 max_file_bytes=int(self.settings.ingest.max_file_mb * 1_000_000),
-                prune=prune, progress=progress,
+                prune=prune, progress=progress, ocr=self.settings.ingest.ocr,
             )
 
     def documents(self) -> list[DocumentRecord]:

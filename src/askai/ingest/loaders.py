@@ -99,8 +99,9 @@ def _first_line_title(text: str) -> str:
     return ""
 
 
-def load_file(path: Path, *, max_bytes: int) -> LoadedDocument:
-    """Read one file; raise :class:`IngestError` naming the file and the reason."""
+def load_file(path: Path, *, max_bytes: int, ocr: bool = True) -> LoadedDocument:
+    """Read one file; raise :class:`IngestError` naming the file and the reason. ``ocr``: read
+    scanned PDF pages and images by OCR (off: such pages are left out, images refused)."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise IngestError(
@@ -121,7 +122,7 @@ def load_file(path: Path, *, max_bytes: int) -> LoadedDocument:
         raise IngestError(path, f"cannot be read: {exc.strerror or exc}") from exc
 
     try:
-        doc = _parse(path, suffix, data)
+        doc = _parse(path, suffix, data, ocr)
     except (IngestError, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - a parser's own bug on odd input is one file's error
@@ -135,12 +136,12 @@ def load_file(path: Path, *, max_bytes: int) -> LoadedDocument:
     return replace(doc, title=title or _first_line_title(doc.text) or path.stem)
 
 
-def _parse(path: Path, suffix: str, data: bytes) -> LoadedDocument:
+def _parse(path: Path, suffix: str, data: bytes, ocr: bool) -> LoadedDocument:
     """The document in a file's bytes, by its type."""
     if suffix in PDF_SUFFIXES:
         from askai.ingest.pdf import load_pdf
 
-        return load_pdf(path, data)
+        return load_pdf(path, data, ocr=ocr)
     if suffix in OFFICE_SUFFIXES:
         from askai.ingest.office import load_docx, load_pptx
 
@@ -156,7 +157,10 @@ def _parse(path: Path, suffix: str, data: bytes) -> LoadedDocument:
 
         return load_epub(path, data)
     if suffix in IMAGE_SUFFIXES:
-        from askai.ingest.ocr import load_image
+        from askai.ingest.ocr import OCR_OFF, load_image
+
+        if not ocr:
+            raise IngestError(path, f"is an image, read only by OCR; {OCR_OFF}")
 
         return load_image(path, data)
     if suffix in HTML_SUFFIXES:

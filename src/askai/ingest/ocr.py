@@ -21,6 +21,7 @@ from askai.ingest.structure import LoadedDocument, TextBuilder
 MIN_SCORE = 0.5  # recognition confidence below which a line is dropped (noise, stray marks)
 MAX_SIDE = 3600  # pixels: larger images are scaled down first (detection time grows with area)
 NO_TEXT = "no text found: it is an image (or a scan) in which OCR recognised no text"
+OCR_OFF = "OCR is off (setting ingest.ocr, ASKAI_INGEST__OCR=false)"
 
 _engine: Any = None
 _lock = threading.Lock()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from askai.errors import IngestError
-from askai.ingest.ocr import NO_TEXT
+from askai.ingest.ocr import NO_TEXT, OCR_OFF
 from askai.ingest.structure import LoadedDocument, TextBuilder
 
 _UNMAPPED = re.compile(r"\(cid:\d+\)")  # a glyph the PDF gives no character for
@@ -231,8 +231,9 @@ def _outline(reader: object) -> dict[int, list[tuple[int, str]]]:
     return found
 
 
-def load_pdf(path: Path, data: bytes) -> LoadedDocument:
-    """A PDF's text by page, with its title (metadata), sections (outline) and pages.
+def load_pdf(path: Path, data: bytes, *, ocr: bool = True) -> LoadedDocument:
+    """A PDF's text by page, with its title (metadata), sections (outline) and pages; pages
+    without a text layer are read by OCR (left out when ``ocr`` is off).
 
     An encrypted PDF whose user password is empty (any viewer opens it without asking; RC4 or
     AES, decrypted with the ``cryptography`` package) is read; one that needs a password is
@@ -264,7 +265,7 @@ def load_pdf(path: Path, data: bytes) -> LoadedDocument:
             OSError, AssertionError) as exc:
         raise IngestError(path, f"is a corrupt PDF ({type(exc).__name__}: {exc})") from exc
     try:
-        ocr = _ocr_pages(path, data, scanned)
+        found = _ocr_pages(path, data, scanned if ocr else set())
     except (pypdfium_error(), ValueError, OSError) as exc:
         raise IngestError(path, f"has scanned pages that could not be rendered for OCR "
                           f"({type(exc).__name__}: {exc}); it may be corrupt") from exc
@@ -281,10 +282,10 @@ def load_pdf(path: Path, data: bytes) -> LoadedDocument:
         pending = ""
 
     for number, boxes in enumerate(pages):
-        if number in ocr:
+        if number in found:
             flush()
             builder.locate("page", number + 1, note="OCR")
-            for paragraph in ocr[number]:
+            for paragraph in found[number]:
                 builder.block(paragraph)
         entries = list(outline.get(number, []))
         for box in boxes:
@@ -317,6 +318,9 @@ def load_pdf(path: Path, data: bytes) -> LoadedDocument:
             builder.heading(depth, heading, show=False)
     flush()
     if scanned and not builder.text().strip():
+        if not ocr:
+            raise IngestError(path, f"has no text layer (a scan: {len(scanned)} page(s) of "
+                              f"images); {OCR_OFF}")
         raise IngestError(path, f"{NO_TEXT} on its {len(scanned)} page(s) without a text layer")
     return builder.document(title)
 

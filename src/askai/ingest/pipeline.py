@@ -110,6 +110,7 @@ def ingest_files(
     max_file_bytes: int,
     prune: bool = False,
     progress: bool = True,
+    ocr: bool = True,
 ) -> IngestReport:
     report = IngestReport()
     started = time.perf_counter()
@@ -127,7 +128,7 @@ def ingest_files(
     def prepared() -> Iterator[_Prepared]:
         for source in _progress(files, progress):
             try:
-                loaded = load_file(source.path, max_bytes=max_file_bytes)
+                loaded = load_file(source.path, max_bytes=max_file_bytes, ocr=ocr)
             except IngestError as exc:
                 report.failed.append(IngestFailure(source.shown, exc.reason))
                 continue
