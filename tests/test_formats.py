@@ -55,6 +55,7 @@ def make_pptx(path: Path) -> Path:
     from pptx.util import Inches
 
     p = pptx.Presentation()
+    p.core_properties.title = "PowerPoint Presentation"  # PowerPoint's default: names nothing
     s1 = p.slides.add_slide(p.slide_layouts[0])
     s1.shapes.title.text = "Quarterly Bakery Review"
     s1.placeholders[1].text = "Orvale Bakery, spring"

@@ -46,9 +46,12 @@ def _label(unit: str, number: str, scope: str, note: str) -> str:
 def within(marks: Sequence[Location], start: int, end: int) -> tuple[Location, ...]:
     """The marks that apply to ``[start, end)``: the one in force at ``start`` (moved to
     ``start``) and those that begin inside."""
-    i = bisect.bisect_right([m.start for m in marks], start) - 1
+    i = bisect.bisect_right(marks, start, key=lambda m: m.start) - 1  # O(log n) per chunk
     out = [replace(marks[i], start=start)] if i >= 0 else []
-    out.extend(m for m in marks[i + 1:] if m.start < end)
+    j = i + 1
+    while j < len(marks) and marks[j].start < end:
+        out.append(marks[j])
+        j += 1
     return tuple(out)
 
 

@@ -22,6 +22,13 @@ from askai.ingest.archives import open_zip
 from askai.ingest.structure import LoadedDocument, TextBuilder
 
 _HEADING = re.compile(r"^heading\s*(\d)$", re.I)
+# titles Office writes into a new file's properties: they name no document
+_GENERIC_TITLES = {"powerpoint presentation", "presentation", "document", "untitled", "title"}
+
+
+def _own_title(title: str | None) -> str:
+    title = " ".join((title or "").split())
+    return "" if title.lower() in _GENERIC_TITLES else title
 
 
 def table_lines(rows: list[list[str]]) -> list[str]:
@@ -92,7 +99,7 @@ def load_docx(path: Path, data: bytes) -> LoadedDocument:
             in_list = True
         else:
             builder.block(text)
-    title = _clean(document.core_properties.title or "") or title_paragraph or first_heading
+    title = _own_title(document.core_properties.title) or title_paragraph or first_heading
     return builder.document(title)
 
 
@@ -156,7 +163,7 @@ def load_pptx(path: Path, data: bytes) -> LoadedDocument:
             text = _clean(notes.text) if notes is not None else ""
             if text:
                 builder.block(f"Notes: {text}")
-    title = _clean(presentation.core_properties.title or "") or first_title
+    title = _own_title(presentation.core_properties.title) or first_title
     return builder.document(title)
 
 
