@@ -192,6 +192,10 @@ def test_csv_rows_with_headers(tmp_path: Path) -> None:
                         "route: Skerry Point | departs: 06:15 | pier: 2")
     assert [loc.label for loc in doc.locations] == ["row 2", "row 4"]
     assert doc.title == "ferries"
+    single = tmp_path / "one.csv"
+    single.write_text("\nonly,one,row\n")
+    one = load_file(single, max_bytes=MB)
+    assert (one.text, [loc.label for loc in one.locations]) == ("only | one | row", ["row 2"])
 
 
 def test_epub_chapters(tmp_path: Path) -> None:

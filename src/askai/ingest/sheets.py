@@ -47,13 +47,14 @@ def _rows(builder: TextBuilder, rows: Iterable[tuple[int, Sequence[Any]]], scope
     from openpyxl.utils import get_column_letter
 
     header: list[str] | None = None
+    header_row = 0
     first = True
     for number, values in rows:
         cells = [_value(v) for v in values]
         if not any(cells):
             continue
         if header is None:
-            header = cells
+            header, header_row = cells, number
             continue
         parts = []
         for i, cell in enumerate(cells):
@@ -64,6 +65,7 @@ def _rows(builder: TextBuilder, rows: Iterable[tuple[int, Sequence[Any]]], scope
         builder.block(" | ".join(parts), separator="\n\n" if first else "\n")
         first = False
     if header is not None and first:  # a sheet of one row: the row itself
+        builder.locate("row", header_row, scope=scope)
         builder.block(" | ".join(c for c in header if c))
 
 
