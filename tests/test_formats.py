@@ -228,6 +228,33 @@ def test_with_ocr_off_a_scan_is_left_out_and_an_image_refused(tmp_path: Path) ->
         load_file(blank_image(tmp_path / "photo.png"), max_bytes=MB, ocr=False)
 
 
+def test_a_scan_on_a_huge_page_is_rendered_within_bounds(tmp_path: Path) -> None:
+    """A page may declare any size (here 600 by 180 inches): it is rendered at most
+    ocr.MAX_SIDE pixels wide, not at 300 dpi (180,000 by 54,000 pixels)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("L", (1200, 360), 255)
+    ImageDraw.Draw(image).text((40, 120), "The ferry carries 96 cars.", fill=0,
+                               font=ImageFont.load_default(size=60))
+    out = io.BytesIO()
+    image.save(out, format="PDF", resolution=2)  # 1200 pixels at 2 dpi: 600 inches wide
+    path = tmp_path / "poster.pdf"
+    path.write_bytes(out.getvalue())
+    doc = load_file(path, max_bytes=MB)
+    assert "ferry carries 96 cars" in doc.text
+    assert [loc.label for loc in doc.locations] == ["page 1 (OCR)"]
+
+
+def test_html_title_is_its_title_else_its_first_heading(tmp_path: Path) -> None:
+    path = tmp_path / "page.html"
+    path.write_text("<html><body><p>Intro line.</p><h1>Tide Tables</h1><p>High water.</p>"
+                    "</body></html>")
+    assert load_file(path, max_bytes=MB).title == "Tide Tables"
+    path.write_text("<html><head><title>Harbour</title></head><body><h1>Tide Tables</h1>"
+                    "</body></html>")
+    assert load_file(path, max_bytes=MB).title == "Harbour"
+
+
 def test_locations_of_spans() -> None:
     marks = [Location(0, "row", 2, "sheet A"), Location(10, "row", 3, "sheet A"),
              Location(20, "row", 2, "sheet B"), Location(30, "page", 4, note="OCR")]

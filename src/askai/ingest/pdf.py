@@ -179,14 +179,17 @@ def _ocr_pages(path: Path, data: bytes, numbers: set[int]) -> dict[int, list[str
         return {}
     import pypdfium2
 
-    from askai.ingest.ocr import paragraphs
+    from askai.ingest.ocr import MAX_SIDE, paragraphs
 
     found: dict[int, list[str]] = {}
     pdf = pypdfium2.PdfDocument(data)
     try:
         for number in sorted(numbers):
             page = pdf[number]
-            image = page.render(scale=300 / 72, grayscale=True).to_pil()
+            # 300 dpi, or less for a page so large that would pass MAX_SIDE pixels (a PDF may
+            # declare a page of 200 by 200 inches: billions of pixels)
+            scale = min(300 / 72, MAX_SIDE / max(1.0, *page.get_size()))
+            image = page.render(scale=scale, grayscale=True).to_pil()
             found[number] = paragraphs(image, path)
             page.close()
     finally:
