@@ -51,7 +51,8 @@ def test_pdf_text(tmp_path: Path) -> None:
         ("random.txt", bytes(range(1, 256)) * 8, "binary"),
         ("broken.pdf", b"%PDF-1.4\n garbage that is not a pdf", "corrupt PDF"),
         ("fake.pdf", b"hello, I am text", "not a PDF"),
-        ("data.xlsx", b"PK\x03\x04", "unsupported file type"),
+        ("data.xlsx", b"PK\x03\x04", "damaged zip archive"),
+        ("data.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "unsupported file type"),
     ],
 )
 def test_bad_files_get_a_clear_reason(

@@ -127,7 +127,7 @@ def test_bad_input_gets_a_clear_message(page, tmp_path: Path) -> None:  # noqa: 
         timeout=30_000,
     )
     page.get_by_role("tab", name="Documents").click()
-    bad = tmp_path / "sheet.xlsx"
+    bad = tmp_path / "sheet.xls"  # old Excel: a type askai does not read
     bad.write_bytes(b"PK\x03\x04 not really")
     corrupt = tmp_path / "broken.pdf"
     corrupt.write_bytes(b"%PDF-1.4 garbage")
@@ -138,7 +138,7 @@ def test_bad_input_gets_a_clear_message(page, tmp_path: Path) -> None:  # noqa: 
         timeout=60_000,
     )
     status = page.inner_text("#upload-status")
-    assert "sheet.xlsx: " in status and "unsupported file type" in status
+    assert "sheet.xls: " in status and "unsupported file type" in status
     assert "broken.pdf: " in status and "corrupt PDF" in status
     assert "000_2f637ece668d7f50.txt" in page.inner_text("#documents")  # shown by name
     page.get_by_role("tab", name="Chat").click()

@@ -18,7 +18,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="index files and folders (default: the ingest/ folder)")
-    p.add_argument("paths", nargs="*", help="files or folders (.txt .md .html .pdf)")
+    p.add_argument("paths", nargs="*", help="files or folders (.txt .md .html .pdf .docx .pptx "
+                   ".xlsx .csv .epub, images)")
     p.add_argument("--prune", action="store_true", help="remove documents whose files are gone")
     p.add_argument("--reset", action="store_true", help="empty the index first")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -132,13 +133,21 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     if answer.citations:
         print("\nSources:")
         for c in answer.citations:
-            print(f"[{c.marker}] {c.source} (characters {c.start}-{c.end}): \"{c.quote}\"")
+            print(f"[{c.marker}] {_where(c)}: \"{c.quote}\"")
     t = answer.timings
     print(
         f"\n(retrieval {t['retrieve_s'] * 1000:.0f} ms, first token {t['first_token_s']:.2f} s, "
         f"total {t['total_s']:.2f} s)"
     )
     return 0
+
+
+def _where(c) -> str:  # noqa: ANN001 - a Citation (imported lazily)
+    """A source as a person finds it: title, page/slide/row, section, then the file and offsets:
+    ``Annual report — page 3 — Costs › Travel (reports/2024.pdf, characters 120-180)``."""
+    parts = [c.title or c.name or c.source, c.location, c.section]
+    shown = " — ".join(p for p in parts if p)
+    return f"{shown} ({c.name or c.source}, characters {c.start}-{c.end})"
 
 
 def _answer(engine, question: str, top_k: int | None):  # noqa: ANN001, ANN202 - lazy imports

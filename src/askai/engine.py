@@ -33,6 +33,7 @@ from askai.index.store import DocumentRecord, Hit, VectorStore, build_store
 from askai.ingest.chunking import Chunker
 from askai.ingest.pipeline import ingest_files
 from askai.llm.base import LLM, build_llm, complete, token_counter
+from askai.locations import locate
 from askai.retrieval import Retriever
 from askai.settings import Settings, load_settings
 from askai.types import Answer, IngestReport, Passage
@@ -168,7 +169,7 @@ class Engine:
                 list(paths) if paths is not None else self.settings.ingest.paths,
                 store=self.store, embedder=self.embedder, chunker=self.chunker,
                 max_file_bytes=int(self.settings.ingest.max_file_mb * 1_000_000),
-                prune=prune, progress=progress,
+                prune=prune, progress=progress, ocr=self.settings.ingest.ocr,
             )
 
     def documents(self) -> list[DocumentRecord]:
@@ -298,6 +299,8 @@ class Engine:
             raw, passages, question=searched, min_coverage=self.settings.retrieval.min_coverage,
             anchored_coverage=self.settings.retrieval.anchored_coverage,
         )
+        # where each quote is (page, slide, sheet and row), from the chunk it was taken from
+        cited = replace(cited, citations=locate(cited.citations, [h.chunk for h in found.hits]))
         timings["first_token_s"] = first or 0.0
         relevance = None
         limit = self.settings.retrieval.min_relevance

@@ -24,6 +24,7 @@ from askai.errors import IndexCorruptError, IndexNotFoundError
 from askai.grounding import content_words, terms
 from askai.index.embedder import Embedder
 from askai.index.store import Chunk, Hit, SentenceKey, VectorStore, sentence_spans
+from askai.locations import label_of
 from askai.settings import RetrievalSettings
 from askai.types import Passage
 
@@ -282,6 +283,7 @@ def select_passages(
                 source=chunk.doc_id, title=chunk.title, text=chunk.text[start:end],
                 start=chunk.start + start, end=chunk.start + end, score=round(score, 4),
                 section=chunk.section,
+                location=label_of(chunk.locations, chunk.start + start, chunk.start + end),
             )
         )
     return passages

@@ -174,6 +174,10 @@ class IngestSettings(_Section):
     chunk_size: int = Field(160, ge=32, description="chunk size in tokens")
     chunk_overlap: int = Field(32, ge=0, description="overlap between chunks in tokens")
     max_file_mb: float = Field(20.0, gt=0, description="larger files are refused")
+    # OCR costs seconds per page on a CPU; off, a scan's pages are left out and images refused
+    ocr: bool = Field(
+        True, description="read PDF pages without a text layer (scans) and image files by OCR"
+    )
 
 
 class UISettings(_Section):

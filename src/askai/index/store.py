@@ -46,13 +46,15 @@ from askai.errors import (
 from askai.grounding import split_sentences
 from askai.index.guard import GENERATION_NAME, IndexGuard
 from askai.index.readonly import read_only, read_only_cause, read_only_error
+from askai.locations import Location, from_json, to_json
 
 if TYPE_CHECKING:
     from askai.settings import StoreSettings
 
 # 2: sentence embeddings; 3: sections (heading paths) of chunks; 4: a document's id is its file's
-# absolute path (was: the path under the ingested folder, so a/notes.txt and b/notes.txt collided)
-FORMAT_VERSION = 4
+# absolute path (was: the path under the ingested folder, so a/notes.txt and b/notes.txt collided);
+# 5: a chunk's locations (pages, slides, sheet rows; OCR'd PDF pages)
+FORMAT_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class Chunk:
     title: str
     doc_hash: str
     section: str = ""  # heading path of the section the chunk lies in
+    # the pages, slides or rows it spans: the one in force at its start, then those inside it
+    locations: tuple[Location, ...] = ()
 
     @property
     def id(self) -> str:
@@ -352,7 +356,8 @@ class ChromaStore:
                 documents=[c.text for c in part],
                 metadatas=[
                     {"doc_id": c.doc_id, "index": c.index, "start": c.start, "end": c.end,
-                     "title": c.title, "doc_hash": c.doc_hash, "section": c.section}
+                     "title": c.title, "doc_hash": c.doc_hash, "section": c.section,
+                     "locations": to_json(c.locations)}
                     for c in part
                 ],
             )
@@ -533,7 +538,7 @@ def _chunk_from(text: str, meta: dict[str, Any]) -> Chunk:
     return Chunk(
         doc_id=str(meta["doc_id"]), index=int(meta["index"]), text=text, start=int(meta["start"]),
         end=int(meta["end"]), title=str(meta.get("title", "")), doc_hash=str(meta["doc_hash"]),
-        section=str(meta.get("section", "")),
+        section=str(meta.get("section", "")), locations=from_json(str(meta.get("locations", ""))),
     )
 
 

@@ -31,6 +31,14 @@ _DT_LEVEL = 10  # definition terms nest below every <h6>
 
 def load_html(markup: str) -> tuple[str, str, list]:
     """``(text, title, sections)`` of an HTML page."""
+    builder = TextBuilder()
+    title = add_html(builder, markup)
+    return builder.text(), title, builder.sections()
+
+
+def add_html(builder: TextBuilder, markup: str) -> str:
+    """Add the blocks of an HTML page (or an EPUB chapter) to ``builder``; returns its title:
+    its ``<title>``, else its first heading ("" when it has neither)."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(markup, "html.parser")
@@ -45,9 +53,10 @@ def load_html(markup: str) -> tuple[str, str, list]:
         soup.find("main") or soup.find(attrs={"role": "main"}) or soup.find("article")
         or soup.body or soup
     )
-    builder = TextBuilder()
+    if not title and (first := root.find(list(_HEADINGS))) is not None:
+        title = _inline(first)
     _Walker(builder).blocks(root)
-    return builder.text(), title, builder.sections()
+    return title
 
 
 def _raw(node: Any) -> str:

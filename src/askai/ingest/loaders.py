@@ -1,29 +1,33 @@
-"""Turn one file into the text askai indexes, with its sections (heading paths).
+"""Turn one file into the text askai indexes, with its sections (heading paths) and locations.
 
 For .txt and .md files that text is the file's own text, unchanged, so citation offsets point into
 the file itself (Markdown's headings give its sections). HTML is read by its structure
-(:mod:`askai.ingest.html`), PDF by page and paragraph with its outline (:mod:`askai.ingest.pdf`).
+(:mod:`askai.ingest.html`), PDF by page and paragraph with its outline, scanned pages by OCR
+(:mod:`askai.ingest.pdf`, :mod:`askai.ingest.ocr`), Word and PowerPoint by paragraph, table and
+slide (:mod:`askai.ingest.office`), Excel and CSV by row (:mod:`askai.ingest.sheets`), EPUB by
+chapter (:mod:`askai.ingest.epub`), images by OCR.
 """
 
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
 from askai.errors import IngestError
-from askai.ingest.structure import Section
+from askai.ingest.structure import LoadedDocument
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text"}
 HTML_SUFFIXES = {".html", ".htm"}
 PDF_SUFFIXES = {".pdf"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+OFFICE_SUFFIXES = {".docx", ".pptx"}
+SHEET_SUFFIXES = {".xlsx", ".csv"}
+EPUB_SUFFIXES = {".epub"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+SUPPORTED_SUFFIXES = (TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | OFFICE_SUFFIXES
+                      | SHEET_SUFFIXES | EPUB_SUFFIXES | IMAGE_SUFFIXES)
 
-@dataclass(frozen=True)
-class LoadedDocument:
-    text: str
-    title: str
-    sections: list[Section] = field(default_factory=list)
+__all__ = ["IMAGE_SUFFIXES", "SUPPORTED_SUFFIXES", "LoadedDocument", "decode_text", "load_file"]
 
 
 _BOMS = (  # UTF-32's little-endian mark starts like UTF-16's: test it first
@@ -95,8 +99,9 @@ def _first_line_title(text: str) -> str:
     return ""
 
 
-def load_file(path: Path, *, max_bytes: int) -> LoadedDocument:
-    """Read one file; raise :class:`IngestError` naming the file and the reason."""
+def load_file(path: Path, *, max_bytes: int, ocr: bool = True) -> LoadedDocument:
+    """Read one file; raise :class:`IngestError` naming the file and the reason. ``ocr``: read
+    scanned PDF pages and images by OCR (off: such pages are left out, images refused)."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise IngestError(
@@ -117,7 +122,7 @@ def load_file(path: Path, *, max_bytes: int) -> LoadedDocument:
         raise IngestError(path, f"cannot be read: {exc.strerror or exc}") from exc
 
     try:
-        text, title, sections = _parse(path, suffix, data)
+        doc = _parse(path, suffix, data, ocr)
     except (IngestError, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - a parser's own bug on odd input is one file's error
@@ -125,26 +130,47 @@ def load_file(path: Path, *, max_bytes: int) -> LoadedDocument:
             path, f"could not be read ({type(exc).__name__}: {exc}); the file may be damaged, "
             "or this is a bug in a reader askai uses"
         ) from exc
-    if not text.strip():
+    if not doc.text.strip():
         raise IngestError(path, "contains no text")
-    return LoadedDocument(
-        text=text, title=title or _first_line_title(text) or path.stem, sections=sections
-    )
+    title = " ".join(doc.title.split())[:150]
+    return replace(doc, title=title or _first_line_title(doc.text) or path.stem)
 
 
-def _parse(path: Path, suffix: str, data: bytes) -> tuple[str, str, list[Section]]:
-    """``(text, title, sections)`` of a file's bytes, by its type."""
+def _parse(path: Path, suffix: str, data: bytes, ocr: bool) -> LoadedDocument:
+    """The document in a file's bytes, by its type."""
     if suffix in PDF_SUFFIXES:
         from askai.ingest.pdf import load_pdf
 
-        return load_pdf(path, data)
+        return load_pdf(path, data, ocr=ocr)
+    if suffix in OFFICE_SUFFIXES:
+        from askai.ingest.office import load_docx, load_pptx
+
+        return (load_docx if suffix == ".docx" else load_pptx)(path, data)
+    if suffix in SHEET_SUFFIXES:
+        from askai.ingest.sheets import load_csv, load_xlsx
+
+        if suffix == ".csv":
+            return load_csv(path, decode_text(data, path))
+        return load_xlsx(path, data)
+    if suffix in EPUB_SUFFIXES:
+        from askai.ingest.epub import load_epub
+
+        return load_epub(path, data)
+    if suffix in IMAGE_SUFFIXES:
+        from askai.ingest.ocr import OCR_OFF, load_image
+
+        if not ocr:
+            raise IngestError(path, f"is an image, read only by OCR; {OCR_OFF}")
+
+        return load_image(path, data)
     if suffix in HTML_SUFFIXES:
         from askai.ingest.html import load_html
 
-        return load_html(decode_text(data, path))
+        text, title, sections = load_html(decode_text(data, path))
+        return LoadedDocument(text, title, sections)
     text = decode_text(data, path)
     if suffix in {".md", ".markdown"}:
         from askai.ingest.markdown import markdown_sections
 
-        return text, "", markdown_sections(text)
-    return text, "", []
+        return LoadedDocument(text, "", markdown_sections(text))
+    return LoadedDocument(text, "")

@@ -9,6 +9,9 @@
   fact about anything.
 - The document outline (bookmarks) gives the headings: each entry opens a section at its box on
   its page (or at the page's start when its title is not found there), nested by outline depth.
+- Every block is marked with its page ("page 3"). A page with no text layer at all (no character,
+  but an image or drawing: a scan) is rendered (pypdfium2, 300 dpi) and read by OCR
+  (:mod:`askai.ingest.ocr`), marked "page 3 (OCR)"; a page with a text layer is never OCR'd.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from askai.errors import IngestError
-from askai.ingest.structure import TextBuilder
+from askai.ingest.ocr import NO_TEXT, OCR_OFF
+from askai.ingest.structure import LoadedDocument, TextBuilder
 
 _UNMAPPED = re.compile(r"\(cid:\d+\)")  # a glyph the PDF gives no character for
 _ENDS = (".", ":", ";", "!", "?")
@@ -52,14 +57,14 @@ class _Box:
     def text(self) -> str:
         if self.code or self.table:
             return "\n".join(ln.text for ln in self.lines)
-        return _reflow([ln.text for ln in self.lines])
+        return reflow([ln.text for ln in self.lines])
 
 
 def _norm(text: str) -> str:
     return " ".join(re.sub(r"\d+", "#", text.lower()).split())
 
 
-def _reflow(lines: list[str]) -> str:
+def reflow(lines: list[str]) -> str:
     out = ""
     for ln in lines:
         ln = ln.strip()
@@ -136,19 +141,60 @@ def _tables(boxes: list[_Box]) -> list[_Box]:
     return out
 
 
-def _pages(data: bytes) -> list[list[_Box]]:
+def _pages(data: bytes) -> tuple[list[list[_Box]], set[int]]:
+    """The boxes of every page, and the (0-based) pages with no text layer but something drawn
+    on them: the pages to OCR."""
     from pdfminer.high_level import extract_pages
-    from pdfminer.layout import LAParams, LTTextContainer
+    from pdfminer.layout import LAParams, LTChar, LTTextContainer
 
     pages = []
+    scanned: set[int] = set()
     # char_margin 3 (default 2): justified lines with wide word gaps stay one line
-    for layout in extract_pages(io.BytesIO(data), laparams=LAParams(char_margin=3.0)):
+    for number, layout in enumerate(
+        extract_pages(io.BytesIO(data), laparams=LAParams(char_margin=3.0))
+    ):
         boxes = [
             b for el in layout if isinstance(el, LTTextContainer)
             and (b := _box(el, layout.height)) is not None
         ]
         pages.append(_tables(boxes))
-    return pages
+        text_layer = any(isinstance(el, (LTTextContainer, LTChar)) for el in _walk(layout))
+        if len(layout) and not text_layer:
+            scanned.add(number)
+    return pages, scanned
+
+
+def _walk(layout: object) -> Iterator[object]:
+    """Every layout element of a page, nested ones (inside figures) too."""
+    for el in layout:  # type: ignore[attr-defined]
+        yield el
+        if hasattr(el, "__iter__") and not isinstance(el, str):
+            yield from _walk(el)
+
+
+def _ocr_pages(path: Path, data: bytes, numbers: set[int]) -> dict[int, list[str]]:
+    """The paragraphs OCR finds on each of ``numbers`` (0-based), rendered at 300 dpi (at 200
+    the recogniser loses the spaces between the words of 10-point text)."""
+    if not numbers:
+        return {}
+    import pypdfium2
+
+    from askai.ingest.ocr import MAX_SIDE, paragraphs
+
+    found: dict[int, list[str]] = {}
+    pdf = pypdfium2.PdfDocument(data)
+    try:
+        for number in sorted(numbers):
+            page = pdf[number]
+            # 300 dpi, or less for a page so large that would pass MAX_SIDE pixels (a PDF may
+            # declare a page of 200 by 200 inches: billions of pixels)
+            scale = min(300 / 72, MAX_SIDE / max(1.0, *page.get_size()))
+            image = page.render(scale=scale, grayscale=True).to_pil()
+            found[number] = paragraphs(image, path)
+            page.close()
+    finally:
+        pdf.close()
+    return found
 
 
 def _furniture(pages: list[list[_Box]]) -> set[str]:
@@ -188,8 +234,9 @@ def _outline(reader: object) -> dict[int, list[tuple[int, str]]]:
     return found
 
 
-def load_pdf(path: Path, data: bytes) -> tuple[str, str, list]:
-    """``(text, title, sections)`` of a PDF.
+def load_pdf(path: Path, data: bytes, *, ocr: bool = True) -> LoadedDocument:
+    """A PDF's text by page, with its title (metadata), sections (outline) and pages; pages
+    without a text layer are read by OCR (left out when ``ocr`` is off).
 
     An encrypted PDF whose user password is empty (any viewer opens it without asking; RC4 or
     AES, decrypted with the ``cryptography`` package) is read; one that needs a password is
@@ -212,7 +259,7 @@ def load_pdf(path: Path, data: bytes) -> tuple[str, str, list]:
             raise IngestError(path, _PASSWORD)
         title = str((reader.metadata or {}).get("/Title") or "").strip()
         outline = _outline(reader)
-        pages = _pages(data)
+        pages, scanned = _pages(data)
     except (PDFPasswordIncorrect, PDFEncryptionError) as exc:
         raise IngestError(path, _PASSWORD) from exc
     except (DependencyError, ImportError) as exc:
@@ -220,17 +267,29 @@ def load_pdf(path: Path, data: bytes) -> tuple[str, str, list]:
     except (PyPdfError, PDFSyntaxError, PSException, ValueError, KeyError, TypeError,
             OSError, AssertionError) as exc:
         raise IngestError(path, f"is a corrupt PDF ({type(exc).__name__}: {exc})") from exc
+    try:
+        found = _ocr_pages(path, data, scanned if ocr else set())
+    except (pypdfium_error(), ValueError, OSError) as exc:
+        raise IngestError(path, f"has scanned pages that could not be rendered for OCR "
+                          f"({type(exc).__name__}: {exc}); it may be corrupt") from exc
     furniture = _furniture(pages)
     builder = TextBuilder()
     pending = ""  # a paragraph that may go on in the next box (past a page or column break)
+    pending_page = 0  # the page it starts on
 
     def flush() -> None:
         nonlocal pending
         if pending:
+            builder.locate("page", pending_page)
             builder.block(pending)
         pending = ""
 
     for number, boxes in enumerate(pages):
+        if number in found:
+            flush()
+            builder.locate("page", number + 1, note="OCR")
+            for paragraph in found[number]:
+                builder.block(paragraph)
         entries = list(outline.get(number, []))
         for box in boxes:
             text = box.text
@@ -240,6 +299,7 @@ def load_pdf(path: Path, data: bytes) -> tuple[str, str, list]:
             hit = next((e for e in entries if _same_heading(e[1], text)), None)
             if hit is not None:
                 flush()
+                builder.locate("page", number + 1)
                 # entries listed before the one found open at this point too (not found alone)
                 for depth, heading in entries[: entries.index(hit)]:
                     builder.heading(depth, heading, show=False)
@@ -248,18 +308,32 @@ def load_pdf(path: Path, data: bytes) -> tuple[str, str, list]:
                 continue
             if box.code or box.table:
                 flush()
+                builder.locate("page", number + 1)
                 builder.block(text)
             elif pending and text[:1].islower() and not pending.rstrip().endswith(_ENDS):
-                pending = _reflow([pending, text])
+                pending = reflow([pending, text])
             else:
                 flush()
-                pending = text
+                pending, pending_page = text, number + 1
         if entries:  # not found on the page: they open where the page ends
             flush()
         for depth, heading in entries:
             builder.heading(depth, heading, show=False)
     flush()
-    return builder.text(), title, builder.sections()
+    if scanned and not builder.text().strip():
+        if not ocr:
+            raise IngestError(path, f"has no text layer (a scan: {len(scanned)} page(s) of "
+                              f"images); {OCR_OFF}")
+        raise IngestError(path, f"{NO_TEXT} on its {len(scanned)} page(s) without a text layer")
+    return builder.document(title)
+
+
+def pypdfium_error() -> type[Exception]:
+    try:
+        from pypdfium2 import PdfiumError
+    except ImportError:  # pragma: no cover - pypdfium2 is a dependency
+        return RuntimeError
+    return PdfiumError
 
 
 def _missing_package(exc: Exception) -> str:

@@ -35,8 +35,9 @@ from askai.index.store import (
     writer_id,
 )
 from askai.ingest.chunking import Chunker
-from askai.ingest.loaders import SUPPORTED_SUFFIXES, load_file
+from askai.ingest.loaders import IMAGE_SUFFIXES, SUPPORTED_SUFFIXES, load_file
 from askai.ingest.structure import PATH_SEPARATOR
+from askai.locations import Location, within
 from askai.types import IngestFailure, IngestReport
 
 EMBED_BATCH_CHUNKS = 256  # chunks embedded together across documents
@@ -53,7 +54,8 @@ class SourceFile:
 def discover(paths: Iterable[str | Path], report: IngestReport) -> list[SourceFile]:
     """Files to ingest under ``paths``. A folder is walked (symlinked folders are not followed,
     hidden and ``_``-prefixed entries and a top-level README.md are skipped, other types are
-    ignored); a file named directly must be of a supported type."""
+    ignored, and so are images: a folder's pictures and screenshots are rarely documents, and OCR
+    is slow); a file named directly must be of a supported type (an image is then read by OCR)."""
     found: dict[str, SourceFile] = {}
     for raw in paths:
         path = Path(raw).expanduser()
@@ -68,7 +70,9 @@ def discover(paths: Iterable[str | Path], report: IngestReport) -> list[SourceFi
             dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
             for name in sorted(filenames):
                 file = Path(dirpath) / name
-                if name.startswith((".", "_")) or file.suffix.lower() not in SUPPORTED_SUFFIXES:
+                suffix = file.suffix.lower()
+                if name.startswith((".", "_")) or suffix not in SUPPORTED_SUFFIXES \
+                        or suffix in IMAGE_SUFFIXES:
                     continue
                 if Path(dirpath) == path and name.lower() == "readme.md":
                     continue  # describes the folder; not a document of the collection
@@ -93,6 +97,7 @@ class _Prepared:
     title: str
     sha256: str
     spans: list  # list[TextSpan]
+    locations: list[Location]  # where its pages, slides or rows start
     replaces: bool  # an older version is in the index (its chunks are deleted first)
 
 
@@ -105,6 +110,7 @@ def ingest_files(
     max_file_bytes: int,
     prune: bool = False,
     progress: bool = True,
+    ocr: bool = True,
 ) -> IngestReport:
     report = IngestReport()
     started = time.perf_counter()
@@ -122,7 +128,7 @@ def ingest_files(
     def prepared() -> Iterator[_Prepared]:
         for source in _progress(files, progress):
             try:
-                loaded = load_file(source.path, max_bytes=max_file_bytes)
+                loaded = load_file(source.path, max_bytes=max_file_bytes, ocr=ocr)
             except IngestError as exc:
                 report.failed.append(IngestFailure(source.shown, exc.reason))
                 continue
@@ -139,7 +145,8 @@ def ingest_files(
             except IngestError as exc:
                 report.failed.append(IngestFailure(source.shown, exc.reason))
                 continue
-            yield _Prepared(source, loaded.text, loaded.title, digest, spans, current is not None)
+            yield _Prepared(source, loaded.text, loaded.title, digest, spans, loaded.locations,
+                            current is not None)
 
     batch: list[_Prepared] = []
     for item in prepared():
@@ -228,7 +235,8 @@ def _write_part(
     by_key = dict(carried)
     by_key.update(zip(unique, embedder.embed_documents([framed[k] for k in unique]), strict=True))
     chunks = [
-        Chunk(item.source.doc_id, i, s.text, s.start, s.end, item.title, item.sha256, s.section)
+        Chunk(item.source.doc_id, i, s.text, s.start, s.end, item.title, item.sha256, s.section,
+              within(item.locations, s.start, s.end))
         for item, i in part
         for s in (item.spans[i],)
     ]

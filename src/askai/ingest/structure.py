@@ -10,7 +10,9 @@ prompt shows it, so a sentence such as "The default is 5." is not read without i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from askai.locations import Location
 
 PATH_SEPARATOR = " › "
 
@@ -19,6 +21,18 @@ PATH_SEPARATOR = " › "
 class Section:
     start: int  # offset in the document text where the section's first block starts
     path: str  # its headings, outermost first, joined by PATH_SEPARATOR
+
+
+@dataclass(frozen=True)
+class LoadedDocument:
+    """What a loader makes of a file: the text askai stores (citations quote it and offsets
+    point into it), its title, its sections (heading paths) and where its pages, slides or rows
+    start (:class:`~askai.locations.Location`)."""
+
+    text: str
+    title: str
+    sections: list[Section] = field(default_factory=list)
+    locations: list[Location] = field(default_factory=list)
 
 
 class TextBuilder:
@@ -36,6 +50,8 @@ class TextBuilder:
         self._length = 0
         self._headings: list[tuple[float, str]] = []  # (level, title), outermost first
         self._sections: list[Section] = []
+        self._where: tuple[str, int, str, str] | None = None  # the unit the next block is in
+        self._locations: list[Location] = []
 
     @property
     def path(self) -> str:
@@ -52,6 +68,11 @@ class TextBuilder:
         self._headings.append((level, title))
         if show:
             self.block(title)
+
+    def locate(self, unit: str, number: int = 0, *, scope: str = "", note: str = "") -> None:
+        """The blocks from here on are in this unit (page 3, slide 2, sheet Costs row 14); it is
+        recorded where the next block starts."""
+        self._where = (unit, number, scope, note)
 
     def close(self, level: float) -> None:
         """Close the sections at ``level`` and deeper (a definition list's term, after its
@@ -71,12 +92,22 @@ class TextBuilder:
         path = self.path
         if not self._sections or self._sections[-1].path != path:
             self._sections.append(Section(start, path))
+        if self._where is not None:
+            last = self._locations[-1] if self._locations else None
+            if last is None or (last.unit, last.number, last.scope, last.note) != self._where:
+                self._locations.append(Location(start, *self._where))
         self._parts.append(text)
         self._length += len(text)
         return start, self._length
 
     def text(self) -> str:
         return "".join(self._parts)
+
+    def locations(self) -> list[Location]:
+        return list(self._locations)
+
+    def document(self, title: str = "") -> LoadedDocument:
+        return LoadedDocument(self.text(), title, self.sections(), self.locations())
 
     def sections(self) -> list[Section]:
         """Section starts in order; sections with no heading (text before the first) have an

@@ -209,7 +209,8 @@ def build_app(engine: Engine) -> Any:
                     docview = gr.HTML(elem_id="docview", js_on_load=DOCVIEW_JS)
         with gr.Tab("Documents", elem_id="documents-tab"):
             files = gr.File(
-                file_count="multiple", label="Upload .txt, .md, .html or .pdf files",
+                file_count="multiple", label="Upload documents: text, Markdown, HTML, PDF, Word, "
+                "PowerPoint, Excel, CSV, EPUB or images",
                 elem_id="upload",
             )
             add = gr.Button("Add to index", variant="primary", elem_id="add")
