@@ -184,6 +184,17 @@ class KVStore:
             pass
         return data
 
+    def clear(self) -> None:
+        """Forget every entry, in memory and on disk."""
+        with self._lock:
+            self._memory.clear()
+            self._memory_size = 0
+        for p, _, _ in self._files():
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+
     def disk_usage(self) -> int:
         return sum(size for _, size, _ in self._files())
 
