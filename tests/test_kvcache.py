@@ -212,7 +212,8 @@ def test_a_spliced_passage_gives_the_logits_of_sequential_processing(
 @pytest.mark.slow
 def test_shifted_keys_keep_relative_positions(llm: LlamaCppLLM, tmp_path: Path) -> None:
     """The splice moves passages with seq_add, which re-rotates the keys (RoPE): shifting the
-    whole context by 40 positions leaves the next token's logits as they were."""
+    whole context by 40 positions leaves the next token's logits as they were (within float
+    noise)."""
     tok = llm._tokenize
     kv = _context(llm, tmp_path)
     lib = kv._lib
@@ -228,8 +229,11 @@ def test_shifted_keys_keep_relative_positions(llm: LlamaCppLLM, tmp_path: Path) 
     kv.decode(text[-1:], n + len(text) - 1 + 40, PROMPT, logits=True)
     shifted = kv.last_logits()
     kv.close()
-    assert int(np.argmax(shifted)) == int(np.argmax(plain))
-    np.testing.assert_allclose(shifted, plain, atol=0.25)
+    # float noise: f16 keys rotated twice (measured: max 0.38, mean 0.057); decoding the same
+    # tokens in two batches instead of one already moves single logits by up to ~0.5 here
+    assert list(np.argsort(shifted)[-5:]) == list(np.argsort(plain)[-5:])
+    np.testing.assert_allclose(shifted, plain, atol=0.6)
+    assert float(np.mean(np.abs(shifted - plain))) < 0.1
 
 
 @pytest.mark.slow
