@@ -11,9 +11,9 @@ is asked three ways, interleaved, the order rotating per question: sequential; s
 cache emptied first (cold: every passage computed and stored); spliced again (warm: every passage
 from the cache). Recorded: first token and total (the Answer's own timings: retrieval, prompt,
 generation, relevance check) p50/p95 per arm, the per-question speed-up ratios, prompt tokens
-decoded vs spliced, the share of passages a natural session would find cached (asked in order,
-cache kept), whether the arms' answers are identical, and the cache's size on disk (per passage,
-per token, projected per 1,000 passages).
+decoded vs spliced, the share of passages a natural session would find cached (questions asked
+in order, cache kept: passages an earlier question retrieved), whether the arms' answers are
+identical, and the cache's size on disk (per passage, per token, per 1,000 passages projected).
 
 ``--mode quality``: eval items (``--corpus``, ``--ids``) asked through both engines (and, with
 ``--recompute N``, spliced with each passage's first N tokens re-decoded: EPIC): refusal
@@ -36,6 +36,7 @@ from typing import Any
 
 from benchlib import RESULTS, ROOT, eval_items, machine, percentiles, write_json
 
+from askai.answer import prompt_parts
 from askai.engine import Engine
 from askai.eval.dataset import load_items
 from askai.eval.metrics import contains_facts
@@ -86,11 +87,15 @@ def session(args: argparse.Namespace) -> dict[str, Any]:
     spliced.ask(WARMUP_QUESTION)
     warmup_s = time.perf_counter() - t0
     store = kv_llm.passage_context().store  # type: ignore[attr-defined]
-    # the share of passages an ordinary session (questions in order, cache kept) finds cached
-    store.clear()
-    natural = []
+    # the share of passages an ordinary session (questions in order, cache kept) finds cached:
+    # passages whose text an earlier question already brought
+    seen: set[str] = set()
+    hits = total_passages = 0
     for q in questions:
-        natural.append(ask(spliced, q)["cache"])
+        for text in prompt_parts(q, spliced.retrieve(q)).sources:
+            hits += text in seen
+            total_passages += 1
+            seen.add(text)
     rows = []
     for n, q in enumerate(questions):
         arms = ["sequential", "cold+warm"]
@@ -118,8 +123,6 @@ def session(args: argparse.Namespace) -> dict[str, Any]:
     def ratio(a: str, b: str, key: str) -> dict[str, float]:
         return percentiles([r[a][key] / r[b][key] for r in rows if r[b][key] > 0])
 
-    hits = sum(s["memory_hits"] + s["disk_hits"] for s in natural)
-    total_passages = hits + sum(s["computed"] for s in natural)
     per_passage = sum(sizes) / len(sizes) if sizes else 0.0
     return {
         "machine": machine(), "document": args.document, "questions": questions,

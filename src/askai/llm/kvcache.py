@@ -95,6 +95,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     the whole new one: a temporary file in the same folder, flushed, then renamed over."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o644)  # as readable as a file written the ordinary way
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
