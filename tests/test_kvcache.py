@@ -4,6 +4,7 @@ processing gives."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import time
@@ -252,3 +253,14 @@ def test_answers_from_spliced_passages_cold_then_warm(llm: LlamaCppLLM) -> None:
     whole = llm._tokenize(llm._render(parts.messages()))
     pieces = llm._tokenize(prefix_text) + [t for s in segs for t in s.glue + s.passage]
     assert len(pieces) - len(whole) in (0, 1)  # the last passage's line break, at most
+
+
+def test_the_fingerprint_of_a_verified_model_is_its_recorded_hash(tmp_path: Path) -> None:
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF" + b"a" * 1000)
+    st = model.stat()
+    record = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": "f" * 64}
+    (tmp_path / "model.gguf.verified.json").write_text(json.dumps(record))
+    assert model_fingerprint(model, tmp_path / "memo") == "f" * 64
+    model.write_bytes(b"GGUF" + b"b" * 1001)  # changed since it was verified: hashed again
+    assert model_fingerprint(model, tmp_path / "memo") != "f" * 64

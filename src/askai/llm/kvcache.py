@@ -60,12 +60,20 @@ class CacheStats:
 # -- keys ------------------------------------------------------------------------------------------
 def model_fingerprint(path: Path, memo_dir: Path) -> str:
     """The sha256 of the model file, hashed once and remembered (in ``memo_dir``) as long as the
-    file's size and modification time stay the same."""
+    file's size and modification time stay the same (the default model's is read from the record
+    provisioning wrote when it verified the file)."""
     from askai.llm.provision import sha256_file
 
     path = Path(path).resolve()
     st = path.stat()
     stamp = {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    try:  # the default model's own record, written when it was assembled and verified
+        verified = json.loads(path.with_name(path.name + ".verified.json").read_text())
+        if (verified.get("size"), verified.get("mtime_ns")) == (st.st_size, st.st_mtime_ns) \
+                and isinstance(verified.get("sha256"), str):
+            return str(verified["sha256"])
+    except (OSError, ValueError, AttributeError):
+        pass
     name = hashlib.sha256(str(path).encode()).hexdigest()[:16] + ".json"
     memo = Path(memo_dir) / "models" / name
     try:
