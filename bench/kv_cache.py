@@ -112,10 +112,13 @@ def session(args: argparse.Namespace) -> dict[str, Any]:
         rows.append(row)
         print(json.dumps({k: (v if k == "question" else {x: v[x] for x in (
             "first_token_s", "total_s", "refused")}) for k, v in row.items()}), flush=True)
+    # the folder holds the last question's passages (the cache was emptied before its cold arm)
     sizes = [p.stat().st_size for p in store.folder.glob("*.kv")]
-    spliced_tokens = sum(r["warm"]["cache"]["spliced_tokens"] for r in rows)
+    per_token = sum(sizes) / rows[-1]["warm"]["cache"]["spliced_tokens"] if sizes else 0.0
     warm_passages = sum(r["warm"]["cache"]["memory_hits"] + r["warm"]["cache"]["disk_hits"]
                         for r in rows)
+    tokens_per_passage = sum(r["warm"]["cache"]["spliced_tokens"] for r in rows) / max(
+        1, warm_passages)
 
     def arm(name: str, key: str) -> dict[str, float]:
         return percentiles([r[name][key] for r in rows])
@@ -123,7 +126,6 @@ def session(args: argparse.Namespace) -> dict[str, Any]:
     def ratio(a: str, b: str, key: str) -> dict[str, float]:
         return percentiles([r[a][key] / r[b][key] for r in rows if r[b][key] > 0])
 
-    per_passage = sum(sizes) / len(sizes) if sizes else 0.0
     return {
         "machine": machine(), "document": args.document, "questions": questions,
         "warmup_s": round(warmup_s, 1),
@@ -143,10 +145,10 @@ def session(args: argparse.Namespace) -> dict[str, Any]:
             "of": len(rows)},
         "same_refusal_decision": sum(r["sequential"]["refused"] == r["warm"]["refused"]
                                      for r in rows),
-        "disk": {"files": len(sizes), "bytes_per_passage": round(per_passage),
-                 "bytes_per_token": round(sum(sizes) / spliced_tokens * warm_passages / len(sizes))
-                 if sizes and spliced_tokens else None,
-                 "projected_mb_per_1000_passages": round(per_passage * 1000 / 1e6, 1)},
+        "disk": {"files": len(sizes), "bytes_per_token": round(per_token),
+                 "tokens_per_passage": round(tokens_per_passage, 1),
+                 "mb_per_passage": round(per_token * tokens_per_passage / 1e6, 2),
+                 "projected_mb_per_1000_passages": round(per_token * tokens_per_passage / 1e3)},
         "rows": rows,
     }
 
