@@ -274,7 +274,6 @@ class Engine:
             searched=searched, relevance=relevance,
         )
 
-
     def _generate(self, llm: LLM, question: str, passages: list[Passage]) -> Iterator[str]:
         """The model's answer tokens: from the sequential prompt, or (``llm.passage_cache``)
         assembled from cached passage keys/values."""
