@@ -12,9 +12,10 @@ Spliced passages do not attend to each other (each saw only the prefix). ``recom
 re-decodes each passage's first tokens in place (EPIC), so they attend to the passages before.
 
 The context is a low-level llama.cpp context over the loaded model's weights, with a unified KV
-cache and two sequences: 0 holds the prompt, 1 is where a passage is computed or loaded before its
-cells are shared into 0 (``seq_cp`` across sequences needs the unified cache, which the high-level
-``Llama`` class does not set up).
+cache: sequence 0 holds the prompt, 1 is where a cached passage is loaded, and uncached passages
+are computed together in one batch, each in a sequence of its own (2, 3, …) sharing the prefix,
+before their cells are shared into 0 (``seq_cp`` across sequences needs the unified cache, which
+the high-level ``Llama`` class does not set up).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from askai.llm.base import Message
 
 MAGIC = b"AKVC1\n"
 _HEADER = struct.Struct("<Q32s")  # payload length, sha256 of the payload
-PROMPT, SCRATCH = 0, 1  # the two sequences of the context
+PROMPT, SCRATCH = 0, 1  # the prompt, and where a cached passage is loaded
+PARALLEL = 8  # uncached passages computed together in one batch, in sequences 2 .. 2 + PARALLEL
 
 
 @dataclass
@@ -149,6 +151,13 @@ class KVStore:
             return None, ""
         self._remember(key, data)
         return data, "disk"
+
+    def contains(self, key: str) -> bool:
+        """Whether ``key`` is in memory or has a file (which :meth:`get` still checks)."""
+        with self._lock:
+            if key in self._memory:
+                return True
+        return self.path(key).is_file()
 
     def put(self, key: str, data: bytes) -> None:
         self._remember(key, data)
@@ -285,7 +294,7 @@ class PassageContext:
         params.n_ctx = n_ctx
         params.n_batch = n_batch
         params.n_ubatch = n_batch
-        params.n_seq_max = 2
+        params.n_seq_max = 2 + PARALLEL
         params.kv_unified = True
         params.n_threads = n_threads
         params.n_threads_batch = n_threads
@@ -336,6 +345,24 @@ class PassageContext:
             if rc != 0:
                 raise LLMError(f"llama.cpp could not decode the prompt (llama_decode: {rc})")
 
+    def decode_parallel(self, items: list[tuple[list[int], int]], pos: int) -> None:
+        """Decode several token lists in one batch, each in its own sequence (the second of each
+        pair) at positions ``pos``…; each list attends only to its own sequence."""
+        flat = [(tok, pos + j, seq) for tokens, seq in items for j, tok in enumerate(tokens)]
+        lib, batch = self._lib, self._batch
+        for start in range(0, len(flat), self.n_batch):
+            chunk = flat[start : start + self.n_batch]
+            batch.n_tokens = len(chunk)
+            for j, (tok, p, seq) in enumerate(chunk):
+                batch.token[j] = tok
+                batch.pos[j] = p
+                batch.n_seq_id[j] = 1
+                batch.seq_id[j][0] = seq
+                batch.logits[j] = False
+            rc = lib.llama_decode(self.ctx, batch)
+            if rc != 0:
+                raise LLMError(f"llama.cpp could not decode the passages (llama_decode: {rc})")
+
     def last_logits(self) -> Any:
         import numpy as np
 
@@ -360,18 +387,42 @@ class PassageContext:
         lib = self._lib
         if tokens == self._prefix:
             lib.llama_memory_seq_rm(self.mem, PROMPT, len(tokens), -1)
-            lib.llama_memory_seq_rm(self.mem, SCRATCH, -1, -1)
+            for seq in range(SCRATCH, 2 + PARALLEL):
+                lib.llama_memory_seq_rm(self.mem, seq, -1, -1)
             return
         lib.llama_memory_clear(self.mem, True)
         self._prefix, self._prefix_text = [], ""
         self.decode(tokens, 0, PROMPT)
         self._prefix, self._prefix_text = list(tokens), text
 
+    def _key(self, seg: Segment) -> str:
+        return passage_key(self.model_hash, self._prefix_text, seg.passage_text, self.variant)
+
+    def _compute_missing(self, segments: list[Segment]) -> dict[int, int]:
+        """Compute the passages the cache lacks (up to PARALLEL of them) in one batch, each in
+        its own sequence after the shared prefix, and store them; {segment index: sequence}."""
+        lib, n_prefix = self._lib, len(self._prefix)
+        missing: dict[int, int] = {}
+        for i, seg in enumerate(segments):
+            if len(seg.passage) > self.recompute and len(missing) < PARALLEL and \
+                    self._key(seg) not in {self._key(segments[j]) for j in missing} and \
+                    not self.store.contains(self._key(seg)):
+                missing[i] = 2 + len(missing)
+        if not missing:
+            return missing
+        for seq in missing.values():
+            lib.llama_memory_seq_cp(self.mem, PROMPT, seq, 0, n_prefix)
+        self.decode_parallel([(segments[i].passage, seq) for i, seq in missing.items()], n_prefix)
+        for i, seq in missing.items():
+            lib.llama_memory_seq_rm(self.mem, seq, 0, n_prefix)
+            self.store.put(self._key(segments[i]), self._save(seq))
+        return missing
+
     def _passage_cells(self, seg: Segment) -> str:
         """Put the passage's keys/values, at positions right after the prefix, in the scratch
         sequence (from the cache, or computed and stored); returns where they came from."""
         lib, n_prefix = self._lib, len(self._prefix)
-        key = passage_key(self.model_hash, self._prefix_text, seg.passage_text, self.variant)
+        key = self._key(seg)
         data, where = self.store.get(key)
         if data is not None:
             if self._load(data, SCRATCH) and lib.llama_memory_seq_pos_min(self.mem, SCRATCH) == \
@@ -394,6 +445,7 @@ class PassageContext:
         stats = CacheStats()
         self.set_prefix(prefix, prefix_text)
         pos, n_prefix = len(prefix), len(prefix)
+        computed = self._compute_missing(segments)
         for i, seg in enumerate(segments):
             last = i == len(segments) - 1
             head = seg.passage[: self.recompute] if seg.passage else []
@@ -405,7 +457,8 @@ class PassageContext:
             rest = len(seg.passage) - len(head)
             if rest <= 0:
                 continue
-            where = self._passage_cells(seg)
+            seq = computed.get(i, SCRATCH)
+            where = "computed" if i in computed else self._passage_cells(seg)
             if where == "memory":
                 stats.memory_hits += 1
             elif where == "disk":
@@ -417,12 +470,12 @@ class PassageContext:
             else:
                 stats.spliced_tokens += rest
             if head:
-                lib.llama_memory_seq_rm(self.mem, SCRATCH, n_prefix, n_prefix + len(head))
+                lib.llama_memory_seq_rm(self.mem, seq, n_prefix, n_prefix + len(head))
             shift = pos - (n_prefix + len(head))
             if shift:
-                lib.llama_memory_seq_add(self.mem, SCRATCH, -1, -1, shift)
-            lib.llama_memory_seq_cp(self.mem, SCRATCH, PROMPT, -1, -1)
-            lib.llama_memory_seq_rm(self.mem, SCRATCH, -1, -1)
+                lib.llama_memory_seq_add(self.mem, seq, -1, -1, shift)
+            lib.llama_memory_seq_cp(self.mem, seq, PROMPT, -1, -1)
+            lib.llama_memory_seq_rm(self.mem, seq, -1, -1)
             pos += rest
             if last:
                 raise LLMError("The prompt must end with tokens to decode (the question)")
