@@ -31,6 +31,8 @@ BENCHMARKS: dict[str, list[str]] = {
                        "--backends", "chroma,chroma-http", "--keep-store", "bench/.work/index-100k",
                        "--questions", "50", "--out", "bench/results/retrieval_latency_100k.json"],
     "answers": ["bench/answer_concurrency.py", "--questions", "8", "--levels", "1,2,4"],
+    # passage KV cache: 10 questions about one article, sequential vs spliced cold vs warm
+    "kv-cache": ["bench/kv_cache.py", "--mode", "session", "--questions", "10"],
     "ui": ["bench/ui_concurrency.py", "--sessions", "5"],
     # two writers killed (SIGKILL) 100 times while the page asks and deletes (CI runs 20 cycles)
     "store-chaos": ["bench/store_chaos.py", "--docs", "12", "--cycles", "100"],

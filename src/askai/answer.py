@@ -78,13 +78,41 @@ def tries_to_override(question: str) -> bool:
     return bool(_OVERRIDE.search(question))
 
 
+@dataclass(frozen=True)
+class PromptParts:
+    """The answer prompt in the pieces a passage cache needs: the user message is ``opening``,
+    then each source's marker (``[1]``) and its text, then ``closing`` (the question)."""
+
+    question: str
+    sources: tuple[str, ...]  # each passage as the model reads it (framed)
+    system: str = SYSTEM_PROMPT
+    opening: str = "Sources:\n"
+
+    def numbered(self) -> list[tuple[str, str]]:
+        """(marker, passage) pairs: the passage text starts with the space after its marker and
+        ends with the line break before the next marker."""
+        return [(f"[{i}]", f" {s}\n") for i, s in enumerate(self.sources, start=1)]
+
+    @property
+    def closing(self) -> str:
+        return f"\nQuestion: {self.question}"
+
+    def user(self) -> str:
+        body = "".join(marker + text for marker, text in self.numbered())
+        return self.opening + body + self.closing
+
+    def messages(self) -> list[Message]:
+        return [{"role": "system", "content": self.system},
+                {"role": "user", "content": self.user()}]
+
+
+def prompt_parts(question: str, passages: list[Passage]) -> PromptParts:
+    return PromptParts(question, tuple(framed(p.text, p.section) for p in passages))
+
+
 def build_messages(question: str, passages: list[Passage]) -> list[Message]:
     """System rules first (a fixed prefix llama.cpp can keep cached), then sources + question."""
-    sources = "\n".join(
-        f"[{i}] {framed(p.text, p.section)}" for i, p in enumerate(passages, start=1)
-    )
-    user = f"Sources:\n{sources}\n\nQuestion: {question}"
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+    return prompt_parts(question, passages).messages()
 
 
 def framed(text: str, section: str) -> str:

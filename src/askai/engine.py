@@ -16,10 +16,11 @@ from askai.answer import (
     build_messages,
     cite,
     framed,
+    prompt_parts,
     relevance_messages,
     tries_to_override,
 )
-from askai.errors import IndexNotFoundError, InputError, LLMError
+from askai.errors import ConfigError, IndexNotFoundError, InputError, LLMError
 from askai.followup import (
     REWRITE_MAX_TOKENS,
     Turn,
@@ -285,11 +286,7 @@ class Engine:
         llm = self.llm
         parts: list[str] = []
         first = None
-        for token in llm.stream(
-            build_messages(searched, passages),
-            max_tokens=self.settings.llm.max_tokens,
-            temperature=self.settings.llm.temperature,
-        ):
+        for token in self._generate(llm, searched, passages):
             if first is None:
                 first = time.perf_counter() - t0
             parts.append(token)
@@ -325,6 +322,22 @@ class Engine:
             sentences=cited.sentences, passages=passages, timings=timings, raw_text=raw,
             searched=searched, relevance=relevance,
         )
+
+    def _generate(self, llm: LLM, question: str, passages: list[Passage]) -> Iterator[str]:
+        """The model's answer tokens: from the sequential prompt, or (``llm.passage_cache``)
+        assembled from cached passage keys/values."""
+        limits = self.settings.llm
+        if not limits.passage_cache:
+            return llm.stream(build_messages(question, passages), max_tokens=limits.max_tokens,
+                              temperature=limits.temperature)
+        stream_passages = getattr(llm, "stream_passages", None)
+        if stream_passages is None:
+            raise ConfigError(
+                f"llm.passage_cache needs the llama-cpp backend ({llm.name} has no passage "
+                "cache); set ASKAI_LLM__PASSAGE_CACHE=false"
+            )
+        return stream_passages(prompt_parts(question, passages), max_tokens=limits.max_tokens,
+                               temperature=limits.temperature)
 
 
 def build_engine(settings: Settings | None = None, **components: object) -> Engine:

@@ -127,6 +127,30 @@ class LLMSettings(_Section):
     )
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="sampling temperature")
     seed: int = Field(0, description="sampling seed")
+    passage_cache: bool = Field(
+        False,
+        description="llama-cpp: reuse each evidence passage's keys/values (computed once after "
+        "the system prompt, kept in memory and on disk) so a warm question only processes the "
+        "question; spliced passages do not attend to each other, so answers can differ from the "
+        "sequential prompt (off until the eval shows no quality loss; README 'Passage KV cache')",
+    )
+    passage_cache_dir: Path = Field(
+        Path.home() / ".cache" / "askai" / "kv",
+        description="where passage keys/values are stored (shared safely by several processes)",
+    )
+    passage_cache_mb: float = Field(
+        2048.0, ge=0,
+        description="disk budget of the passage cache in MB (least recently used passages go "
+        "first; about 28 KB per token: ~2.8 MB for a 100-token passage); 0 keeps it in memory only",
+    )
+    passage_cache_memory_mb: float = Field(
+        256.0, ge=0, description="memory budget of the passage cache in MB (LRU)"
+    )
+    passage_recompute: int = Field(
+        0, ge=0, le=64,
+        description="passage cache: re-decode each spliced passage's first tokens in place so they "
+        "attend to the passages before it (EPIC); 0 = splice only",
+    )
 
 
 class RetrievalSettings(_Section):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from askai.llm.native_build import check_build, cpu_flags
 from askai.llm.provision import resolve_model_path
 
 if TYPE_CHECKING:
+    from askai.answer import PromptParts
     from askai.settings import LLMSettings
 
 
@@ -24,7 +26,8 @@ class LlamaCppLLM:
     the same lock (two cores are busy enough with one)."""
 
     def __init__(
-        self, model_path: Path, *, n_ctx: int, n_threads: int, seed: int = 0, draft_tokens: int = 0
+        self, model_path: Path, *, n_ctx: int, n_threads: int, seed: int = 0, draft_tokens: int = 0,
+        passage_cache: PassageCacheConfig | None = None,
     ) -> None:
         self.model_path = Path(model_path)
         self.name = self.model_path.name
@@ -37,6 +40,9 @@ class LlamaCppLLM:
         # yes/no judgements get their own context over the same (memory-mapped) weights, so each
         # context keeps its own fixed system prompt cached
         self._judge: Any = None
+        # answers assembled from cached passage keys/values (kvcache), when configured
+        self.passage_cache = passage_cache
+        self._kv: Any = None
 
     def _load(self, n_ctx: int, draft_tokens: int = 0) -> Any:
         from llama_cpp import Llama
@@ -68,11 +74,13 @@ class LlamaCppLLM:
         return cls(
             path, n_ctx=settings.n_ctx, n_threads=settings.n_threads, seed=settings.seed,
             draft_tokens=settings.draft_tokens,
+            passage_cache=PassageCacheConfig.from_settings(settings)
+            if settings.passage_cache else None,
         )
 
-    def _chat_prompt(self, messages: list[Message]) -> list[int]:
+    def _render(self, messages: list[Message]) -> str:
         """``messages`` in the model's own chat template (as create_chat_completion renders it),
-        ready for the assistant's reply, as tokens."""
+        ready for the assistant's reply."""
         if self._formatter is None:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -86,8 +94,14 @@ class LlamaCppLLM:
                 eos_token=llama._model.token_get_text(eos) if eos != -1 else "",
                 bos_token=llama._model.token_get_text(bos) if bos != -1 else "",
             )
-        prompt = self._formatter(messages=messages).prompt  # type: ignore[arg-type]
-        return self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        return str(self._formatter(messages=messages).prompt)  # type: ignore[arg-type]
+
+    def _tokenize(self, text: str) -> list[int]:
+        return self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def _chat_prompt(self, messages: list[Message]) -> list[int]:
+        """``messages`` in the model's chat template, as tokens."""
+        return self._tokenize(self._render(messages))
 
     def yes_probability(self, messages: list[Message]) -> float:
         """P(YES) / (P(YES) + P(NO)) for the reply's first token, from the full next-token
@@ -145,6 +159,73 @@ class LlamaCppLLM:
         """Tokens as they are generated. Generation runs in a worker thread that holds the model's
         lock; when the consumer stops early (closes the generator) the worker stops at the next
         token, and a consumer that simply abandons the stream costs at most ``max_tokens``."""
+
+        def produce(cancelled: Callable[[], bool]) -> Iterator[str]:
+            chunks = self._llama.create_chat_completion(
+                messages=messages,  # type: ignore[arg-type]
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_k=1 if temperature == 0 else 40,
+                stop=stop or [],
+                stream=True,
+            )
+            for chunk in chunks:
+                if cancelled():
+                    break
+                delta = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
+                if delta:
+                    yield delta
+
+        return self._threaded(produce)
+
+    def stream_passages(
+        self,
+        parts: PromptParts,
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]:
+        """Like :meth:`stream` for the answer prompt ``parts``, assembled from cached passage
+        keys/values (:mod:`askai.llm.kvcache`): only the markers, the question and uncached
+        passages are processed. Needs ``passage_cache``."""
+        from askai.llm.kvcache import segments
+
+        if self.passage_cache is None:
+            raise LLMError("This model was loaded without a passage cache (llm.passage_cache)")
+        prefix_text, prefix, segs = segments(parts, self._render, self._tokenize)
+
+        def produce(cancelled: Callable[[], bool]) -> Iterator[str]:
+            kv = self.passage_context()
+            logits = kv.prompt(prefix, prefix_text, segs)
+            yield from with_stops(kv.generate(
+                logits, max_tokens=max_tokens, temperature=temperature, seed=self._seed,
+                detokenize=self._llama.detokenize, cancelled=cancelled,
+            ), stop or [])
+
+        return self._threaded(produce)
+
+    def passage_context(self) -> Any:
+        """The passage-cache context (created on first use; call with the lock held)."""
+        if self._kv is None:
+            from askai.llm.kvcache import KVStore, PassageContext, model_fingerprint
+
+            config = self.passage_cache
+            if config is None:
+                raise LLMError("This model was loaded without a passage cache (llm.passage_cache)")
+            store = KVStore(config.folder, disk_bytes=int(config.disk_mb * 1e6),
+                            memory_bytes=int(config.memory_mb * 1e6))
+            self._kv = PassageContext(
+                self._llama, n_ctx=self.n_ctx, n_threads=self.n_threads, store=store,
+                model_hash=model_fingerprint(self.model_path, config.folder),
+                recompute=config.recompute,
+            )
+        return self._kv
+
+    def _threaded(self, produce: Callable[[Callable[[], bool]], Iterator[str]]) -> Iterator[str]:
+        """The pieces ``produce`` yields, generated in a worker thread that holds the model's
+        lock; when the consumer stops early (closes the generator) the worker stops at the next
+        piece, and a consumer that simply abandons the stream costs at most one generation."""
         tokens: queue.Queue[object] = queue.Queue()
         cancel = threading.Event()
 
@@ -153,20 +234,10 @@ class LlamaCppLLM:
                 with self._lock:
                     if cancel.is_set():
                         return
-                    chunks = self._llama.create_chat_completion(
-                        messages=messages,  # type: ignore[arg-type]
-                        max_tokens=max_tokens,
-                        temperature=temperature,
-                        top_k=1 if temperature == 0 else 40,
-                        stop=stop or [],
-                        stream=True,
-                    )
-                    for chunk in chunks:
+                    for piece in produce(cancel.is_set):
                         if cancel.is_set():
                             break
-                        delta = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
-                        if delta:
-                            tokens.put(delta)
+                        tokens.put(piece)
             except Exception as exc:  # noqa: BLE001 - handed to the consumer, raised there
                 tokens.put(exc)
             finally:
@@ -175,11 +246,50 @@ class LlamaCppLLM:
         threading.Thread(target=work, name="askai-llama", daemon=True).start()
         try:
             while (item := tokens.get()) is not _DONE:
+                if isinstance(item, LLMError):
+                    raise item
                 if isinstance(item, Exception):
                     raise LLMError(f"llama.cpp failed: {item}") from item
                 yield item  # type: ignore[misc]
         finally:
             cancel.set()
+
+
+@dataclass(frozen=True)
+class PassageCacheConfig:
+    """Where and how much the passage KV cache keeps (from the ``llm.passage_cache*`` settings)."""
+
+    folder: Path
+    disk_mb: float
+    memory_mb: float
+    recompute: int = 0
+
+    @classmethod
+    def from_settings(cls, settings: LLMSettings) -> PassageCacheConfig:
+        return cls(Path(settings.passage_cache_dir).expanduser(), settings.passage_cache_mb,
+                   settings.passage_cache_memory_mb, settings.passage_recompute)
+
+
+def with_stops(pieces: Iterator[str], stops: list[str]) -> Iterator[str]:
+    """``pieces`` up to (not including) the first stop string, holding back only as much text as
+    could be the start of one."""
+    if not stops:
+        yield from pieces
+        return
+    hold = max(len(s) for s in stops) - 1
+    buffer = ""
+    for piece in pieces:
+        buffer += piece
+        cut = min((i for i in (buffer.find(s) for s in stops) if i >= 0), default=-1)
+        if cut >= 0:
+            if buffer[:cut]:
+                yield buffer[:cut]
+            return
+        if len(buffer) > hold:
+            yield buffer[: len(buffer) - hold]
+            buffer = buffer[len(buffer) - hold :]
+    if buffer:
+        yield buffer
 
 
 _DONE = object()
