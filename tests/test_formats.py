@@ -384,6 +384,8 @@ FACTS = {  # file -> (question, a sentence of the answer copied from the file, l
                     "The cellar holds 412 barrels of cider.", "page 2 (OCR)"),
     "tales.epub": ("When do grey seals pup on the skerries?",
                    "Grey seals pup on the skerries in November.", ""),
+    "ferries.csv": ("When does the ferry on the Skerry Point route depart?",
+                    "route: Skerry Point | departs: 06:15", "row 2"),
 }
 
 
