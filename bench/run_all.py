@@ -23,6 +23,8 @@ BENCHMARKS: dict[str, list[str]] = {
                           "--limit-files", "40"],
     # a 19 MB file with no line break (it once took 15 minutes and 3.1 GB): time and peak RSS
     "long-line": ["bench/long_line.py", "--sizes", "19"],
+    # whole-ingest speed per format (Word, PowerPoint, Excel, CSV, EPUB, PDF, a scanned PDF)
+    "formats": ["bench/formats_speed.py", "--pages", "20", "--scanned-pages", "2"],
     "retrieval": ["bench/retrieval_latency.py", "--sizes", "1000,10000",
                   "--backends", "chroma,chroma-http", "--questions", "50"],
     # filling the store to 100k chunks takes about 15 minutes on 2 cores, once: the filled index
