@@ -7,8 +7,12 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from askai.errors import AskaiError, InputError
+
+if TYPE_CHECKING:
+    from askai.engine import Engine
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -226,12 +230,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
     ui = load_settings().ui  # refuse an open address before loading anything heavy
     require_credentials(args.host or ui.host, ui.username, ui.password, section="ui")
-    engine = _engine()
-    if engine.store.count() == 0:
-        print("askai: the index is empty; run `askai ingest` or upload files in the page",
-              file=sys.stderr)
-    _ = engine.llm  # load the model before the first reader waits for it
-    serve(engine, host=args.host, port=args.port)
+    serve(_serving_engine("upload files in the page"), host=args.host, port=args.port)
     return 0
 
 
@@ -242,13 +241,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     server = load_settings().server  # refuse an open address before loading anything heavy
     require_token(args.host or server.host, server.token, section="server")
+    serve(_serving_engine("POST files to /v1/documents"), host=args.host, port=args.port)
+    return 0
+
+
+def _serving_engine(how_to_add: str) -> Engine:
+    """The engine a server answers with, its model loaded before the first reader waits for it;
+    an empty index is said on stderr (with ``how_to_add`` documents), not refused."""
     engine = _engine()
     if engine.store.count() == 0:
-        print("askai: the index is empty; run `askai ingest` or POST files to /v1/documents",
-              file=sys.stderr)
-    _ = engine.llm  # load the model before the first client waits for it
-    serve(engine, host=args.host, port=args.port)
-    return 0
+        print(f"askai: the index is empty; run `askai ingest` or {how_to_add}", file=sys.stderr)
+    _ = engine.llm
+    return engine
 
 
 def _cmd_mcp(args: argparse.Namespace) -> int:

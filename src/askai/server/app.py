@@ -21,7 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
-from askai.engine import Engine
+from askai.engine import AnswerStream, Engine
 from askai.errors import (
     AskaiError,
     ConfigError,
@@ -196,6 +196,16 @@ def build_app(engine: Engine) -> FastAPI:
             headers=getattr(exc, "headers", None),
         )
 
+    async def answered(stream: AnswerStream, request: Request) -> Answer | None:
+        """The stream's verified answer, run when the model slot is free (429 when the queue is
+        full); None when the client left meanwhile (its generation stopped)."""
+        ticket = slot.admit()
+        try:
+            async with ticket:
+                return await runner.answer(stream, request.is_disconnected)
+        finally:
+            ticket.release()
+
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, Any]:
         """Up, and how many documents and questions (running + waiting) it has."""
@@ -215,17 +225,13 @@ def build_app(engine: Engine) -> FastAPI:
         once the model has finished (SSE comments keep the connection alive meanwhile)."""
         question, history = history_of(body.messages)
         stream = engine.stream(question, top_k=body.top_k, history=history)  # validates
-        ticket = slot.admit()
         footer = config.sources_footer if body.sources_footer is None else body.sources_footer
         ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if body.stream:
+            ticket = slot.admit()
             events = chat_events(stream, ticket, ident, created, config.model_name, footer)
             return TicketResponse(events, ticket)
-        try:
-            async with ticket:
-                answer = await runner.answer(stream, request.is_disconnected)
-        finally:
-            ticket.release()
+        answer = await answered(stream, request)
         if answer is None:
             return Response(status_code=499)  # nobody is listening
         return completion(answer, ident, created, config.model_name, footer)
@@ -235,12 +241,7 @@ def build_app(engine: Engine) -> FastAPI:
         """askai's own shape: the whole :class:`askai.Answer` as JSON (sentence checks,
         passages, timings)."""
         stream = engine.stream(body.question, top_k=body.top_k, history=body.history)
-        ticket = slot.admit()
-        try:
-            async with ticket:
-                answer = await runner.answer(stream, request.is_disconnected)
-        finally:
-            ticket.release()
+        answer = await answered(stream, request)
         if answer is None:
             return Response(status_code=499)
         return answer.to_dict()
