@@ -18,6 +18,8 @@ from askai.engine import Engine  # noqa: E402
 from askai.index.embedder import SentenceTransformerEmbedder, default_model_dir  # noqa: E402
 from askai.settings import Settings  # noqa: E402
 
+from .browser import CHROMIUM, FLAGS  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "ingest" / "corpus"
 
@@ -101,3 +103,16 @@ def corpus_copy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     target = tmp_path_factory.mktemp("corpus")
     shutil.copytree(CORPUS, target / "corpus")
     yield target
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """One headless Chromium per test module."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: apt-get install -y chromium (.ci/run does this)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()

@@ -10,24 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from .browser import ask_in_page
 from .conftest import ROOT
 from .servers import free_port, serve
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
 OUTPUT = ROOT / "test-output" / "ui"
 ANSWER_TIMEOUT_MS = 180_000
 
 
 @pytest.fixture(scope="module")
 def server(corpus_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: apt-get install -y chromium (.ci/run does this)")
     home = tmp_path_factory.mktemp("app")
     env = {
         **os.environ,
@@ -48,16 +42,6 @@ def server(corpus_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture
 def page(browser, server: str):  # noqa: ANN001, ANN201
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -68,20 +52,7 @@ def page(browser, server: str):  # noqa: ANN001, ANN201
 
 
 def _ask(page, question: str) -> None:  # noqa: ANN001
-    """Type a question, send it, and wait until the answer is final (the input unlocks)."""
-    before = page.locator("#chat .message").count()
-    page.fill("#question textarea", question)
-    page.click("#ask")
-    page.wait_for_function(
-        "n => document.querySelectorAll('#chat .message').length > n", arg=before,
-        timeout=ANSWER_TIMEOUT_MS,
-    )
-    # the first update (more messages) clears the timing line; the final one fills it
-    page.wait_for_function(
-        "() => document.querySelector('#timing').innerText.includes('total')",
-        timeout=ANSWER_TIMEOUT_MS,
-    )
-    page.wait_for_selector("#question textarea:not([disabled])", timeout=ANSWER_TIMEOUT_MS)
+    ask_in_page(page, question, ANSWER_TIMEOUT_MS)
 
 
 def _last_answer(page) -> str:  # noqa: ANN001

@@ -22,15 +22,13 @@ from askai.engine import Engine
 from askai.errors import LLMError
 from askai.ui.app import serve
 
+from .browser import CHROMIUM, ask_in_page
 from .conftest import ROOT, make_settings
 from .pdfs import make_pdf
 from .servers import free_port
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 # screenshots; docs/page-*.png are copies of these (kept out of docs/ so a test run leaves the
 # checkout clean)
 OUTPUT = ROOT / "test-output" / "ui"
@@ -125,16 +123,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, embedder, llm: HeldLLM) -> 
         app.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        b.close()
-
-
 def _page(browser, server: str, width: int = 1400, height: int = 1000):  # noqa: ANN001, ANN202
     page = browser.new_page(viewport={"width": width, "height": height})
     page.set_default_timeout(WAIT_MS)
@@ -152,12 +140,7 @@ def page(browser, server: str):  # noqa: ANN001, ANN201
 
 def _ask(page, question: str) -> None:  # noqa: ANN001
     """Send a question and wait until the checked answer and its cited sources are shown."""
-    page.fill("#question textarea", question)
-    page.click("#ask")
-    page.wait_for_function(
-        "() => document.querySelector('#timing').innerText.includes('total')", timeout=WAIT_MS
-    )
-    page.wait_for_selector("#question textarea:not([disabled])", timeout=WAIT_MS)
+    ask_in_page(page, question, WAIT_MS)
 
 
 def test_sources_are_shown_before_the_first_token(page, llm: HeldLLM) -> None:  # noqa: ANN001

@@ -34,7 +34,8 @@ def _open_button(source: str, start: int, end: int, location: str) -> str:
 
 def sources_html(answer: Answer, key: int = 1) -> str:
     parts = [
-        '<div class="askai-sources">',
+        # data-turn: which turn's answer the panel shows (a turn's sources replace the previous)
+        f'<div class="askai-sources" data-turn="{key}">',
         '<p class="searched"><b>Searched for:</b> '
         f"{escape(answer.searched or answer.question)}</p>",
     ]
