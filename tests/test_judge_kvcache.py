@@ -128,7 +128,8 @@ def test_the_spliced_judge_agrees_with_the_whole_prompt(
     llm: LlamaCppLLM, passages: list[str]
 ) -> None:
     """Spliced passages do not attend to each other, so the probability moves a little from the
-    same passages-first prompt processed whole; the decision at the 0.4 threshold does not."""
+    same passages-first prompt processed whole (measured: 0.885 vs 0.887 on the yes, 0.042 vs
+    0.069 on the no); the decision at the 0.4 threshold does not."""
     scores = {}
     for question in (YES_Q, NO_Q):
         parts = judge_parts(question, passages)
@@ -137,8 +138,8 @@ def test_the_spliced_judge_agrees_with_the_whole_prompt(
     (yes_spliced, yes_whole), (no_spliced, no_whole) = scores[YES_Q], scores[NO_Q]
     assert yes_spliced > 0.4 and yes_whole > 0.4
     assert no_spliced < 0.4 and no_whole < 0.4
-    assert yes_spliced == pytest.approx(yes_whole, abs=0.15)
-    assert no_spliced == pytest.approx(no_whole, abs=0.15)
+    assert yes_spliced == pytest.approx(yes_whole, abs=0.05)
+    assert no_spliced == pytest.approx(no_whole, abs=0.05)
 
 
 @pytest.mark.slow
