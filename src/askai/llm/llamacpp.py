@@ -23,7 +23,9 @@ class LlamaCppLLM:
     """One loaded GGUF model. A lock serialises generations: a llama.cpp context is not
     thread-safe, so concurrent callers wait their turn rather than share it. Yes/no judgements
     (:meth:`yes_probability`) run in a second context over the same memory-mapped weights, under
-    the same lock (two cores are busy enough with one)."""
+    the same lock (two cores are busy enough with one). With a passage cache, answers and
+    judgements are assembled from cached passage keys/values in two more contexts (one each)
+    over one store."""
 
     def __init__(
         self, model_path: Path, *, n_ctx: int, n_threads: int, seed: int = 0, draft_tokens: int = 0,
