@@ -154,6 +154,45 @@ def relevance_messages(question: str, passages: list[str]) -> list[Message]:
     ]
 
 
+@dataclass(frozen=True)
+class JudgeParts:
+    """The relevance judge's prompt laid out for a passage cache (``llm.passage_cache``): the
+    passages before the question, so the judge's system prompt and ``opening`` are a fixed
+    prefix and each passage can be spliced from cached keys/values. The user message is
+    ``TEXT: <passage> <passage>…`` then ``closing`` (the question). Each passage is the text
+    the sequential judge (:func:`relevance_messages`) shows for it; only the order differs.
+    Its ``numbered()`` pieces have no markers: the passages run on as one text."""
+
+    question: str
+    sources: tuple[str, ...]  # each cited passage once, instructions removed, on one line
+    system: str = RELEVANCE_PROMPT
+    opening: str = "TEXT:"
+
+    def numbered(self) -> list[tuple[str, str]]:
+        """("", passage) pairs, as :meth:`PromptParts.numbered`: each passage starts with the
+        space that separates it from the text before."""
+        return [("", f" {s}") for s in self.sources]
+
+    @property
+    def closing(self) -> str:
+        return f"\nQUESTION: {self.question}\nDoes the text answer the question?"
+
+    def user(self) -> str:
+        return self.opening + "".join(text for _, text in self.numbered()) + self.closing
+
+    def messages(self) -> list[Message]:
+        """The same prompt as plain messages (what a backend without a passage cache reads)."""
+        return [{"role": "system", "content": self.system},
+                {"role": "user", "content": self.user()}]
+
+
+def judge_parts(question: str, passages: list[str]) -> JudgeParts:
+    """The relevance judge's passages-first prompt for ``passages`` (each once, in citation
+    order, as :func:`relevance_messages` takes them)."""
+    return JudgeParts(question, tuple(
+        " ".join(without_instructions(p).split()) for p in dict.fromkeys(passages)))
+
+
 def attach_trailing_markers(text: str) -> str:
     """Move markers written after a sentence's full stop ("… chips. [1]") before it, so they
     stay with the sentence they belong to when the text is split into sentences."""

@@ -16,6 +16,7 @@ from askai.answer import (
     build_messages,
     cite,
     framed,
+    judge_parts,
     prompt_parts,
     relevance_messages,
     tries_to_override,
@@ -303,10 +304,8 @@ class Engine:
         limit = self.settings.retrieval.min_relevance
         if not cited.refused and limit > 0:
             t_check = time.perf_counter()
-            relevance = round(llm.yes_probability(
-                relevance_messages(
-                    searched, [framed(c.passage, c.section) for c in cited.citations]
-                )
+            relevance = round(self._judge(
+                llm, searched, [framed(c.passage, c.section) for c in cited.citations]
             ), 4)
             timings["relevance_s"] = time.perf_counter() - t_check
             if relevance < limit:
@@ -322,6 +321,14 @@ class Engine:
             sentences=cited.sentences, passages=passages, timings=timings, raw_text=raw,
             searched=searched, relevance=relevance,
         )
+
+    def _judge(self, llm: LLM, question: str, cited: list[str]) -> float:
+        """The relevance judge's P(YES) that the ``cited`` passages answer the question: the
+        sequential prompt (question first; the calibrated ``min_relevance`` was measured on it),
+        or (``llm.passage_cache``) the passages-first prompt, assembled from cached keys/values."""
+        if not self.settings.llm.passage_cache:
+            return llm.yes_probability(relevance_messages(question, cited))
+        return llm.yes_probability_passages(judge_parts(question, cited))
 
     def _generate(self, llm: LLM, question: str, passages: list[Passage]) -> Iterator[str]:
         """The model's answer tokens: from the sequential prompt, or (``llm.passage_cache``)

@@ -131,8 +131,10 @@ class LLMSettings(_Section):
         False,
         description="llama-cpp: reuse each evidence passage's keys/values (computed once after "
         "the system prompt, kept in memory and on disk) so a warm question only processes the "
-        "question; spliced passages do not attend to each other, so answers can differ from the "
-        "sequential prompt (off until the eval shows no quality loss; README 'Passage KV cache')",
+        "question, in the answer prompt and in the relevance judge's (which then reads the "
+        "passages before the question); spliced passages do not attend to each other, so "
+        "answers can differ from the sequential prompt (off until the eval shows no quality "
+        "loss; README 'Passage KV cache')",
     )
     passage_cache_dir: Path = Field(
         Path.home() / ".cache" / "askai" / "kv",

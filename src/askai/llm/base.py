@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from askai.errors import ConfigError
 
 if TYPE_CHECKING:
+    from askai.answer import JudgeParts
     from askai.settings import LLMSettings
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
@@ -31,6 +32,13 @@ class LLM(Protocol):
     def yes_probability(self, messages: list[Message]) -> float:
         """P(YES) / (P(YES) + P(NO)) for the first token of the reply to ``messages``: a yes/no
         judgement with a confidence, for thresholds rather than a greedy word."""
+        ...
+
+    def yes_probability_passages(self, parts: JudgeParts) -> float:
+        """:meth:`yes_probability` of the relevance judge's passages-first prompt (the engine's
+        judge when ``llm.passage_cache`` is on). A backend with a passage cache (llama-cpp)
+        splices the cited passages' cached keys/values and processes only the question; one
+        without (openai) sends ``parts.messages()``, the same prompt as plain text."""
         ...
 
 

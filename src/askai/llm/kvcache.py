@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from askai.answer import PromptParts
+from askai.answer import JudgeParts, PromptParts
 from askai.errors import LLMError
 from askai.llm.base import Message
 
@@ -252,13 +252,15 @@ class Segment:
 
 
 def segments(
-    parts: PromptParts, render: Callable[[list[Message]], str], tokenize: Callable[[str], list[int]]
+    parts: PromptParts | JudgeParts, render: Callable[[list[Message]], str],
+    tokenize: Callable[[str], list[int]],
 ) -> tuple[str, list[int], list[Segment]]:
-    """The answer prompt ``parts`` in the model's chat template, cut for the passage cache: the
-    prefix (template head, system prompt, the user message's opening) as text and tokens, then a
-    segment per passage (its marker, then its text) and a last one with the question and the
-    template's tail. Each cut is at a pre-token boundary, so the tokens are those of the whole
-    prompt except where the last passage's line break meets the question's."""
+    """The answer prompt ``parts`` (or the relevance judge's passages-first prompt) in the
+    model's chat template, cut for the passage cache: the prefix (template head, system prompt,
+    the user message's opening) as text and tokens, then a segment per passage (its marker, if
+    any, then its text) and a last one with the question and the template's tail. Each cut is
+    at a pre-token boundary, so the tokens are those of the whole prompt except where the last
+    passage's end meets the question's line break."""
     sentinel = "\x00askai-user-message\x00"
     text = render([{"role": "system", "content": parts.system},
                    {"role": "user", "content": sentinel}])
@@ -266,7 +268,8 @@ def segments(
     if not found:
         raise LLMError("The chat template lost the user message; the passage cache cannot use it")
     prefix_text = head + parts.opening
-    segs = [Segment(tokenize(marker), tokenize(body), body) for marker, body in parts.numbered()]
+    segs = [Segment(tokenize(marker) if marker else [], tokenize(body), body)
+            for marker, body in parts.numbered()]
     segs.append(Segment(tokenize(parts.closing + tail)))
     return prefix_text, tokenize(prefix_text), segs
 

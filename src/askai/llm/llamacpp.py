@@ -15,7 +15,7 @@ from askai.llm.native_build import check_build, cpu_flags
 from askai.llm.provision import resolve_model_path
 
 if TYPE_CHECKING:
-    from askai.answer import PromptParts
+    from askai.answer import JudgeParts, PromptParts
     from askai.settings import LLMSettings
 
 
@@ -23,7 +23,9 @@ class LlamaCppLLM:
     """One loaded GGUF model. A lock serialises generations: a llama.cpp context is not
     thread-safe, so concurrent callers wait their turn rather than share it. Yes/no judgements
     (:meth:`yes_probability`) run in a second context over the same memory-mapped weights, under
-    the same lock (two cores are busy enough with one)."""
+    the same lock (two cores are busy enough with one). With a passage cache, answers and
+    judgements are assembled from cached passage keys/values in two more contexts (one each)
+    over one store."""
 
     def __init__(
         self, model_path: Path, *, n_ctx: int, n_threads: int, seed: int = 0, draft_tokens: int = 0,
@@ -43,6 +45,9 @@ class LlamaCppLLM:
         # answers assembled from cached passage keys/values (kvcache), when configured
         self.passage_cache = passage_cache
         self._kv: Any = None
+        self._judge_kv: Any = None  # the relevance judge's, over the same store
+        self._kv_store: Any = None
+        self._model_hash = ""
 
     def _load(self, n_ctx: int, draft_tokens: int = 0) -> Any:
         from llama_cpp import Llama
@@ -134,6 +139,30 @@ class LlamaCppLLM:
             logits = np.ctypeslib.as_array(
                 llama_cpp.llama_get_logits_ith(llama._ctx.ctx, -1), shape=(llama.n_vocab(),)
             ).astype(np.float64)
+        return self._yes_share_of(logits)
+
+    def yes_probability_passages(self, parts: JudgeParts) -> float:
+        """:meth:`yes_probability` of the relevance judge's passages-first prompt ``parts``.
+        With a passage cache (``llm.passage_cache``) the prompt is assembled from cached passage
+        keys/values in a judge context of its own (the judge's system prompt and ``TEXT:`` are
+        its prefix, so its entries never share a key with the answer prompt's): only the
+        question and uncached passages are processed. Without one, ``parts.messages()`` is
+        judged as a whole by :meth:`yes_probability`."""
+        import numpy as np
+
+        from askai.llm.kvcache import segments
+
+        if self.passage_cache is None:
+            return self.yes_probability(parts.messages())
+        prefix_text, prefix, segs = segments(parts, self._render, self._tokenize)
+        with self._lock:
+            logits = self.judge_passage_context().prompt(prefix, prefix_text, segs)
+        return self._yes_share_of(np.asarray(logits, dtype=np.float64))
+
+    def _yes_share_of(self, logits: Any) -> float:
+        """P(YES) / (P(YES) + P(NO)) from the next-token logits (float64)."""
+        import numpy as np
+
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
         return yes_share((w, float(probs[i])) for i, w in self._answer_tokens().items())
@@ -206,21 +235,34 @@ class LlamaCppLLM:
         return self._threaded(produce)
 
     def passage_context(self) -> Any:
-        """The passage-cache context (created on first use; call with the lock held)."""
+        """The passage-cache context of answers (created on first use; call with the lock
+        held)."""
         if self._kv is None:
-            from askai.llm.kvcache import KVStore, PassageContext, model_fingerprint
-
-            config = self.passage_cache
-            if config is None:
-                raise LLMError("This model was loaded without a passage cache (llm.passage_cache)")
-            store = KVStore(config.folder, disk_bytes=int(config.disk_mb * 1e6),
-                            memory_bytes=int(config.memory_mb * 1e6))
-            self._kv = PassageContext(
-                self._llama, n_ctx=self.n_ctx, n_threads=self.n_threads, store=store,
-                model_hash=model_fingerprint(self.model_path, config.folder),
-                recompute=config.recompute,
-            )
+            self._kv = self._new_passage_context(self.n_ctx)
         return self._kv
+
+    def judge_passage_context(self) -> Any:
+        """The passage-cache context of the relevance judge, as large as the judge's plain
+        context (created on first use; call with the lock held). It shares the store with
+        :meth:`passage_context` but keeps its own prefix (the judge's system prompt) decoded."""
+        if self._judge_kv is None:
+            self._judge_kv = self._new_passage_context(min(self.n_ctx, 2048))
+        return self._judge_kv
+
+    def _new_passage_context(self, n_ctx: int) -> Any:
+        from askai.llm.kvcache import KVStore, PassageContext, model_fingerprint
+
+        config = self.passage_cache
+        if config is None:
+            raise LLMError("This model was loaded without a passage cache (llm.passage_cache)")
+        if self._kv_store is None:
+            self._kv_store = KVStore(config.folder, disk_bytes=int(config.disk_mb * 1e6),
+                                     memory_bytes=int(config.memory_mb * 1e6))
+            self._model_hash = model_fingerprint(self.model_path, config.folder)
+        return PassageContext(
+            self._llama, n_ctx=n_ctx, n_threads=self.n_threads, store=self._kv_store,
+            model_hash=self._model_hash, recompute=config.recompute,
+        )
 
     def _threaded(self, produce: Callable[[Callable[[], bool]], Iterator[str]]) -> Iterator[str]:
         """The pieces ``produce`` yields, generated in a worker thread that holds the model's

@@ -10,6 +10,7 @@ from askai.errors import LLMError
 from askai.llm.base import Message, yes_share
 
 if TYPE_CHECKING:
+    from askai.answer import JudgeParts
     from askai.settings import LLMSettings
 
 
@@ -70,6 +71,11 @@ class OpenAICompatLLM:
                 f"Cannot reach the LLM server at {url} ({type(exc).__name__}: {exc}); start it or "
                 "fix ASKAI_LLM__BASE_URL"
             ) from exc
+
+    def yes_probability_passages(self, parts: JudgeParts) -> float:
+        """The judge's passages-first prompt sent whole, as plain messages: this backend has no
+        passage cache (the server may still reuse its own prompt prefix)."""
+        return self.yes_probability(parts.messages())
 
     def yes_probability(self, messages: list[Message]) -> float:
         """P(YES) / (P(YES) + P(NO)) from the server's top log-probabilities of the first token
