@@ -1,14 +1,14 @@
 """The vector-store seam: a small protocol and the Chroma adapter.
 
-The store keeps three collections: ``<name>`` holds chunks (text, embedding, document id,
+The store keeps four collections: ``<name>`` holds chunks (text, embedding, document id,
 offsets), ``<name>__sentences`` one embedding per sentence of every chunk (what dense retrieval
 searches and evidence selection scores, so nothing is embedded at question time but the question),
 ``<name>__documents`` one record per document (content hash, chunk count, status) and
 ``<name>__texts`` its full ingested text, in pieces of ``TEXT_PIECE_CHARS`` (one Chroma record per
 document made a 19 MB text cost some 300 MB of memory each time it was written: Chroma copies it
 several times and indexes it for full-text search in one go; in pieces, written a few at a
-time, that is bounded). The documents collection's metadata carries a revision that changes with every
-write, so readers (the in-memory lexical index) know when to reload.
+time, that is bounded). The documents collection's metadata carries a revision that changes with
+every write, so readers (the in-memory lexical index) know when to reload.
 
 The document record is the commit point of an ingest: it is written as ``pending`` before the
 chunks and flipped to ``ready`` after them, so a crash mid-document leaves a ``pending`` record
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import itertools
 import os
 import re
 import shutil
@@ -493,11 +494,10 @@ class ChromaStore:
             self._put_documents(records)
 
     def _put_documents(self, records: Sequence[DocumentRecord]) -> None:
-        # the text first, then the record that says how many pieces it has: the pipeline writes
-        # a record "pending" before anything else of its document, so a crash in between leaves
-        # only what the next ingest removes (delete_document)
-        for r in records:
-            self._put_text(r.doc_id, r.text)
+        # the texts first, then the records that say how many pieces they have: the pipeline
+        # writes a record "pending" before anything else of its document, so a crash in between
+        # leaves only what the next ingest removes (delete_document)
+        self._put_texts(records)
         step = max(1, int(self._client.get_max_batch_size()))
         for i in range(0, len(records), step):
             part = records[i : i + step]
@@ -511,18 +511,20 @@ class ChromaStore:
             )
         self._bump()
 
-    def _put_text(self, doc_id: str, text: str) -> None:
-        """A document's text as pieces, a few per call (a longer old version's extra pieces go)."""
-        self._texts.delete(where={"doc_id": doc_id})
+    def _put_texts(self, records: Sequence[DocumentRecord]) -> None:
+        """The records' texts as pieces, a few per call (what a longer old version had beyond
+        the new one goes)."""
+        ids = [r.doc_id for r in records]
+        self._texts.delete(where={"doc_id": ids[0]} if len(ids) == 1 else {"doc_id": {"$in": ids}})
+        pieces = ((r.doc_id, p, r.text) for r in records for p in range(_pieces(len(r.text))))
         step = min(TEXT_PIECES_PER_CALL, max(1, int(self._client.get_max_batch_size())))
-        count = _pieces(len(text))
-        for first in range(0, count, step):
-            parts = range(first, min(first + step, count))
-            self._texts.add(
-                ids=[_text_id(doc_id, p) for p in parts],
-                embeddings=[[1.0]] * len(parts),  # looked up by document id
-                documents=[text[p * TEXT_PIECE_CHARS : (p + 1) * TEXT_PIECE_CHARS] for p in parts],
-                metadatas=[{"doc_id": doc_id, "piece": p} for p in parts],
+        while part := list(itertools.islice(pieces, step)):
+            self._texts.upsert(
+                ids=[_text_id(d, p) for d, p, _ in part],
+                embeddings=[[1.0]] * len(part),  # looked up by document id
+                documents=[t[p * TEXT_PIECE_CHARS : (p + 1) * TEXT_PIECE_CHARS]
+                           for _, p, t in part],
+                metadatas=[{"doc_id": d, "piece": p} for d, p, _ in part],
             )
 
     def set_status(self, doc_ids: Sequence[str], status: str) -> None:
