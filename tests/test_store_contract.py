@@ -11,7 +11,13 @@ import pytest
 import askai
 from askai.engine import Engine
 from askai.errors import ConfigError
-from askai.index.store import Chunk, DocumentRecord, VectorStore, build_store
+from askai.index.store import (
+    TEXT_PIECE_CHARS,
+    Chunk,
+    DocumentRecord,
+    VectorStore,
+    build_store,
+)
 from askai.settings import Settings
 
 from .conftest import ScriptedLLM
@@ -86,6 +92,28 @@ def test_sentences_are_stored_searched_and_removed_with_their_document(store: Ve
     assert [h.doc_id for h in store.search_sentences(np.array([1.0, 0, 0]), 5)] == ["b"]
     with pytest.raises(ValueError, match="k >= 1"):
         store.search_sentences(np.array([1.0, 0, 0]), 0)
+
+
+def test_a_long_text_is_stored_in_pieces_and_read_back_whole(store: VectorStore) -> None:
+    # a document text over several pieces (no piece boundary falls on a word boundary), then a
+    # shorter version of it: the pieces the old one had beyond the new one's are gone
+    long = "".join(f"word{i} " for i in range(3 * TEXT_PIECE_CHARS // 7 + 5))
+    assert len(long) > 2 * TEXT_PIECE_CHARS
+    record = DocumentRecord("a", "A", long, "hash-a", 9, "2026-01-01", status="pending", path="p")
+    store.put_documents([record, DocumentRecord("b", "B", "", "hash-b", 0, "2026-01-01")])
+    assert store.get_document("a") == record
+    assert {d.doc_id: d.text for d in store.list_documents()} == {"a": long, "b": ""}
+    rev = store.revision()
+    store.set_status(["a"], "ready")  # the status alone changes, and readers see a new revision
+    assert store.get_document("a") == DocumentRecord(
+        "a", "A", long, "hash-a", 9, "2026-01-01", status="ready", path="p")
+    assert store.revision() != rev and store.ready_documents() == {"a": "hash-a", "b": "hash-b"}
+    shorter = long[: TEXT_PIECE_CHARS + 3]
+    store.put_document(DocumentRecord("a", "A", shorter, "hash-a2", 2, "2026-01-02"))
+    assert store.get_document("a").text == shorter
+    assert [d.text for d in store.list_documents()] == [shorter, ""]
+    store.delete_document("a")
+    assert store.get_document("a") is None and [d.doc_id for d in store.list_documents()] == ["b"]
 
 
 def test_all_chunks_and_revision(store: VectorStore) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -101,12 +102,13 @@ def test_disk_full_during_ingest_is_clear_keeps_the_index_and_recovers(
 
 
 @pytest.mark.parametrize("applied", [False, True], ids=["refused", "logged-not-applied"])
-@pytest.mark.parametrize("nth", [1, 4])
+@pytest.mark.parametrize("nth", [1, 4, 5])
 def test_enospc_injected_at_the_write_layer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nth: int, applied: bool
 ) -> None:
-    """chromadb's writes fail with ENOSPC at the n-th write call of an ingest, before it wrote
-    anything or after it logged the batch: the same clear error, the reserve given back, no
+    """chromadb's writes fail with ENOSPC at the n-th write call of an ingest (1: the documents'
+    texts, 4: the sentences, 5: the records turned ready), before it wrote anything or after it
+    logged the batch: the same clear error, the reserve given back, no
     half-written document shown, the old documents answered, and the next ingest completes."""
     import errno
 
@@ -118,21 +120,27 @@ def test_enospc_injected_at_the_write_layer(
     engine.ingest([tmp_path / "docs"], progress=False)
     assert (index / "askai.reserve").exists()
     write_docs(tmp_path / "more", 4, version=1, prefix="more")
-    real_upsert = Collection.upsert
     calls = {"n": 0}
+    real = {name: getattr(Collection, name) for name in ("upsert", "add", "update")}
 
-    def upsert(self: Collection, *args: object, **kwargs: object) -> None:
-        calls["n"] += 1
-        if calls["n"] == nth:
-            if applied:
-                real_upsert(self, *args, **kwargs)
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_upsert(self, *args, **kwargs)
+    def failing(method: Callable[..., None]) -> Callable[..., None]:
+        def write(self: Collection, *args: object, **kwargs: object) -> None:
+            calls["n"] += 1
+            if calls["n"] == nth:
+                if applied:
+                    method(self, *args, **kwargs)
+                raise OSError(errno.ENOSPC, "No space left on device")
+            method(self, *args, **kwargs)
 
-    monkeypatch.setattr(Collection, "upsert", upsert)
+        return write
+
+    for name, method in real.items():
+        monkeypatch.setattr(Collection, name, failing(method))
     with pytest.raises(StoreWriteError, match=f"disk full while writing {index}"):
         engine.ingest([tmp_path / "more"], progress=False)
-    monkeypatch.setattr(Collection, "upsert", real_upsert)
+    for name, method in real.items():
+        monkeypatch.setattr(Collection, name, method)
+    assert calls["n"] >= nth  # the fault was injected
     assert not (index / "askai.reserve").exists()  # given back for the readers
     for asker in (engine, _engine(index)):
         assert any("basalt1" in p.text for p in asker.retrieve("access code of vault 1?"))

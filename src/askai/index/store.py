@@ -1,11 +1,14 @@
 """The vector-store seam: a small protocol and the Chroma adapter.
 
-The store keeps three collections: ``<name>`` holds chunks (text, embedding, document id,
+The store keeps four collections: ``<name>`` holds chunks (text, embedding, document id,
 offsets), ``<name>__sentences`` one embedding per sentence of every chunk (what dense retrieval
 searches and evidence selection scores, so nothing is embedded at question time but the question),
-and ``<name>__documents`` one record per document (its full ingested text, content hash, chunk
-count, status). The documents collection's metadata carries a revision that changes with every
-write, so readers (the in-memory lexical index) know when to reload.
+``<name>__documents`` one record per document (content hash, chunk count, status) and
+``<name>__texts`` its full ingested text, in pieces of ``TEXT_PIECE_CHARS`` (one Chroma record per
+document made a 19 MB text cost some 300 MB of memory each time it was written: Chroma copies it
+several times and indexes it for full-text search in one go; in pieces, written a few at a
+time, that is bounded). The documents collection's metadata carries a revision that changes with
+every write, so readers (the in-memory lexical index) know when to reload.
 
 The document record is the commit point of an ingest: it is written as ``pending`` before the
 chunks and flipped to ``ready`` after them, so a crash mid-document leaves a ``pending`` record
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import itertools
 import os
 import re
 import shutil
@@ -53,8 +57,11 @@ if TYPE_CHECKING:
 
 # 2: sentence embeddings; 3: sections (heading paths) of chunks; 4: a document's id is its file's
 # absolute path (was: the path under the ingested folder, so a/notes.txt and b/notes.txt collided);
-# 5: a chunk's locations (pages, slides, sheet rows; OCR'd PDF pages)
-FORMAT_VERSION = 5
+# 5: a chunk's locations (pages, slides, sheet rows; OCR'd PDF pages); 6: a document's text in
+# pieces in <name>__texts (was: the document of its record in <name>__documents)
+FORMAT_VERSION = 6
+TEXT_PIECE_CHARS = 65_536  # characters of a document's text per record of <name>__texts
+TEXT_PIECES_PER_CALL = 16  # pieces (~1 MB of text) per write call of the texts collection
 
 
 @dataclass(frozen=True)
@@ -136,6 +143,8 @@ class VectorStore(Protocol):
     def put_document(self, record: DocumentRecord) -> None: ...
 
     def put_documents(self, records: Sequence[DocumentRecord]) -> None: ...
+
+    def set_status(self, doc_ids: Sequence[str], status: str) -> None: ...
 
     def get_document(self, doc_id: str) -> DocumentRecord | None: ...
 
@@ -322,6 +331,9 @@ class ChromaStore:
                 metadata={"askai_format": FORMAT_VERSION, "revision": uuid.uuid4().hex},
                 embedding_function=None,
             )
+            self._texts = self._client.get_or_create_collection(
+                self._name + "__texts", embedding_function=None
+            )
         except Exception as exc:  # chromadb raises many types for a damaged store
             raise damaged(Path(self.location), exc) from exc
         found = self._chunks.metadata or {}
@@ -438,6 +450,7 @@ class ChromaStore:
             self._docs.delete(ids=[doc_id])
             self._chunks.delete(where={"doc_id": doc_id})
             self._sentences.delete(where={"doc_id": doc_id})
+            self._texts.delete(where={"doc_id": doc_id})
             self._bump()
 
     @_read
@@ -481,35 +494,89 @@ class ChromaStore:
             self._put_documents(records)
 
     def _put_documents(self, records: Sequence[DocumentRecord]) -> None:
+        # the texts first, then the records that say how many pieces they have: the pipeline
+        # writes a record "pending" before anything else of its document, so a crash in between
+        # leaves only what the next ingest removes (delete_document)
+        self._put_texts(records)
         step = max(1, int(self._client.get_max_batch_size()))
         for i in range(0, len(records), step):
             part = records[i : i + step]
             self._docs.upsert(
                 ids=[r.doc_id for r in part],
                 embeddings=[[1.0]] * len(part),  # the documents collection is looked up by id
-                documents=[r.text for r in part],
                 metadatas=[{"title": r.title, "sha256": r.sha256, "chunks": r.chunks,
                             "ingested_at": r.ingested_at, "status": r.status, "path": r.path,
-                            "writer": r.writer}
+                            "writer": r.writer, "pieces": _pieces(len(r.text))}
                            for r in part],
             )
         self._bump()
 
+    def _put_texts(self, records: Sequence[DocumentRecord]) -> None:
+        """The records' texts as pieces, a few per call (what a longer old version had beyond
+        the new one goes)."""
+        ids = [r.doc_id for r in records]
+        self._texts.delete(where={"doc_id": ids[0]} if len(ids) == 1 else {"doc_id": {"$in": ids}})
+        pieces = ((r.doc_id, p, r.text) for r in records for p in range(_pieces(len(r.text))))
+        step = min(TEXT_PIECES_PER_CALL, max(1, int(self._client.get_max_batch_size())))
+        while part := list(itertools.islice(pieces, step)):
+            self._texts.upsert(
+                ids=[_text_id(d, p) for d, p, _ in part],
+                embeddings=[[1.0]] * len(part),  # looked up by document id
+                documents=[t[p * TEXT_PIECE_CHARS : (p + 1) * TEXT_PIECE_CHARS]
+                           for _, p, t in part],
+                metadatas=[{"doc_id": d, "piece": p} for d, p, _ in part],
+            )
+
+    def set_status(self, doc_ids: Sequence[str], status: str) -> None:
+        """Set the status of some records (their text and other fields stay as they are)."""
+        if not doc_ids:
+            return
+        with self._write_call():
+            step = max(1, int(self._client.get_max_batch_size()))
+            for i in range(0, len(doc_ids), step):
+                part = list(doc_ids[i : i + step])
+                self._docs.update(ids=part, metadatas=[{"status": status}] * len(part))
+            self._bump()
+
+    def _text_of(self, records: dict[str, dict[str, Any]]) -> dict[str, str]:
+        """The texts of one document or of all (id -> metadata of its record)."""
+        if not records:
+            return {}
+        if len(records) == 1:
+            res = self._texts.get(where={"doc_id": next(iter(records))},
+                                  include=["documents", "metadatas"])
+        else:  # every document's: read them all
+            res = self._texts.get(include=["documents", "metadatas"])
+        pieces: dict[str, list[tuple[int, str]]] = {d: [] for d in records}
+        for text, meta in zip(res["documents"], res["metadatas"], strict=True):
+            pieces.setdefault(str(meta["doc_id"]), []).append((int(meta["piece"]), text or ""))
+        texts = {}
+        for doc_id, meta in records.items():
+            found = sorted(pieces[doc_id])
+            if [p for p, _ in found] != list(range(int(meta.get("pieces", 0)))):
+                raise IndexCorruptError(
+                    f"The text of {doc_id} in the index at {self.location} is incomplete "
+                    f"({len(found)} of {meta.get('pieces')} pieces); rebuild it with "
+                    "`askai ingest --reset`."
+                )
+            texts[doc_id] = "".join(t for _, t in found)
+        return texts
+
     @_read
     def get_document(self, doc_id: str) -> DocumentRecord | None:
-        res = self._docs.get(ids=[doc_id], include=["documents", "metadatas"])
+        res = self._docs.get(ids=[doc_id], include=["metadatas"])
         if not res["ids"]:
             return None
-        return _record_from(res["ids"][0], res["documents"][0], res["metadatas"][0])
+        meta = res["metadatas"][0]
+        return _record_from(doc_id, self._text_of({doc_id: meta})[doc_id], meta)
 
     @_read
     def list_documents(self) -> list[DocumentRecord]:
-        res = self._docs.get(include=["documents", "metadatas"])
-        records = [
-            _record_from(i, t, m)
-            for i, t, m in zip(res["ids"], res["documents"], res["metadatas"], strict=True)
-        ]
-        return sorted(records, key=lambda r: r.doc_id)
+        res = self._docs.get(include=["metadatas"])
+        metas = dict(zip(res["ids"], res["metadatas"], strict=True))
+        texts = self._text_of(metas)
+        return sorted((_record_from(i, texts[i], m) for i, m in metas.items()),
+                      key=lambda r: r.doc_id)
 
     @_read
     def ready_documents(self) -> dict[str, str]:
@@ -519,7 +586,8 @@ class ChromaStore:
 
     def _drop(self) -> None:
         existing = {getattr(c, "name", c) for c in self._client.list_collections()}
-        for name in (self._name, self._name + "__sentences", self._name + "__documents"):
+        for name in (self._name, self._name + "__sentences", self._name + "__documents",
+                     self._name + "__texts"):
             if name in existing:
                 self._client.delete_collection(name)
 
@@ -532,6 +600,15 @@ class ChromaStore:
 
 def _sentence_id(key: SentenceKey) -> str:
     return f"{key[0]}@{key[1]}-{key[2]}"
+
+
+def _text_id(doc_id: str, piece: int) -> str:
+    return f"{doc_id}#{piece}"
+
+
+def _pieces(length: int) -> int:
+    """How many pieces a text of ``length`` characters is stored in (an empty text: none)."""
+    return -(-length // TEXT_PIECE_CHARS)
 
 
 def _chunk_from(text: str, meta: dict[str, Any]) -> Chunk:

@@ -18,7 +18,7 @@ import hashlib
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -193,7 +193,8 @@ def _write(
     for part in _parts(batch, EMBED_BATCH_CHUNKS):
         carried = _write_part(part, store, embedder, carried)
         chunks += len(part)
-    store.put_documents([replace(r, status="ready") for r in records])
+    # the status alone: rewriting the records would write their texts again
+    store.set_status([r.doc_id for r in records], "ready")
     report.documents += len(records)
     report.chunks += chunks
 
