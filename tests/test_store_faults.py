@@ -153,3 +153,41 @@ def test_enospc_injected_at_the_write_layer(
     assert len(engine.documents()) == 7
     assert (index / "askai.reserve").exists()
     assert any("more" in Path(p.source).name for p in engine.retrieve("access code of vault 3?"))
+
+
+def test_a_changed_document_whose_new_text_fails_to_write_is_re_ingested(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A document's text lives in pieces beside its record. Re-ingesting a changed document
+    replaces its pieces; when that write fails (here: ENOSPC on the first piece, after the old
+    pieces are gone; a kill -9 leaves the same state) the index must still open and list, the
+    other documents still answer, and the next ingest completes the document."""
+    import errno
+
+    from chromadb.api.models.Collection import Collection
+
+    write_docs(tmp_path / "docs", 3)
+    index = tmp_path / "index"
+    engine = _engine(index)
+    engine.ingest([tmp_path / "docs"], progress=False)
+    write_docs(tmp_path / "docs", 1, version=7)  # doc00.txt changes
+    real = Collection.upsert
+
+    def failing(self: Collection, *args: object, **kwargs: object) -> None:
+        if self.name.endswith("__texts"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "upsert", failing)
+    with pytest.raises(StoreWriteError, match="disk full"):
+        engine.ingest([tmp_path / "docs"], progress=False)
+    monkeypatch.setattr(Collection, "upsert", real)
+    for asker in (engine, _engine(index)):
+        names = {Path(d.doc_id).name for d in asker.documents()}
+        assert names >= {"doc01.txt", "doc02.txt"}, names
+        assert any("basalt1" in p.text for p in asker.retrieve("access code of vault 1?"))
+    report = engine.ingest([tmp_path / "docs"], progress=False)
+    assert report.ok, report.failed
+    doc00 = next(d for d in engine.documents() if d.doc_id.endswith("doc00.txt"))
+    assert "Version 7 note" in engine.document_text(doc00.doc_id)
+    assert len(engine.documents()) == 3

@@ -494,10 +494,11 @@ class ChromaStore:
             self._put_documents(records)
 
     def _put_documents(self, records: Sequence[DocumentRecord]) -> None:
-        # the texts first, then the records that say how many pieces they have: the pipeline
-        # writes a record "pending" before anything else of its document, so a crash in between
-        # leaves only what the next ingest removes (delete_document)
-        self._put_texts(records)
+        # the records first, then their texts: the pipeline writes a record "pending" before
+        # anything else of its document, so when a text's pieces are half written (a crash, a
+        # full disk) its record already says "pending", and the next ingest removes it with its
+        # pieces (delete_document). Texts first left a changed document's old "ready" record
+        # pointing at pieces that were gone: an index that no longer opened.
         step = max(1, int(self._client.get_max_batch_size()))
         for i in range(0, len(records), step):
             part = records[i : i + step]
@@ -509,6 +510,7 @@ class ChromaStore:
                             "writer": r.writer, "pieces": _pieces(len(r.text))}
                            for r in part],
             )
+        self._put_texts(records)
         self._bump()
 
     def _put_texts(self, records: Sequence[DocumentRecord]) -> None:
@@ -553,7 +555,11 @@ class ChromaStore:
         texts = {}
         for doc_id, meta in records.items():
             found = sorted(pieces[doc_id])
-            if [p for p, _ in found] != list(range(int(meta.get("pieces", 0)))):
+            complete = [p for p, _ in found] == list(range(int(meta.get("pieces", 0))))
+            # a record not ready is a write in flight or a dead writer's leftover: its text may
+            # be partial (what is there is returned); nothing reads it but the ingest that
+            # removes it
+            if not complete and meta.get("status") == "ready":
                 raise IndexCorruptError(
                     f"The text of {doc_id} in the index at {self.location} is incomplete "
                     f"({len(found)} of {meta.get('pieces')} pieces); rebuild it with "
