@@ -146,7 +146,7 @@ def relevance_messages(question: str, passages: list[str]) -> list[Message]:
     sources, not that they answer this question: "What year did X launch?" answered with another
     launch's sentence passes every lexical check. The judge sees the cited passages (a quote's
     heading or subject is often in the sentence beside it), not the model's answer."""
-    text = " ".join(" ".join(without_instructions(p).split()) for p in dict.fromkeys(passages))
+    text = " ".join(judge_sources(passages))
     return [
         {"role": "system", "content": RELEVANCE_PROMPT},
         {"role": "user",
@@ -189,8 +189,13 @@ class JudgeParts:
 def judge_parts(question: str, passages: list[str]) -> JudgeParts:
     """The relevance judge's passages-first prompt for ``passages`` (each once, in citation
     order, as :func:`relevance_messages` takes them)."""
-    return JudgeParts(question, tuple(
-        " ".join(without_instructions(p).split()) for p in dict.fromkeys(passages)))
+    return JudgeParts(question, judge_sources(passages))
+
+
+def judge_sources(passages: list[str]) -> tuple[str, ...]:
+    """What the relevance judge reads of ``passages``, in either layout: each passage once, in
+    citation order, its instructions to a model removed, on one line."""
+    return tuple(" ".join(without_instructions(p).split()) for p in dict.fromkeys(passages))
 
 
 def attach_trailing_markers(text: str) -> str:
