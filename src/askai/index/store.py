@@ -359,7 +359,7 @@ class ChromaStore:
             self._add(chunks, embeddings)
 
     def _add(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
-        step = max(1, int(self._client.get_max_batch_size()))
+        step = self._max_batch()
         for i in range(0, len(chunks), step):
             part = chunks[i : i + step]
             self._chunks.upsert(
@@ -381,7 +381,7 @@ class ChromaStore:
             self._add_sentences(keys, embeddings)
 
     def _add_sentences(self, keys: Sequence[SentenceKey], embeddings: np.ndarray) -> None:
-        step = max(1, int(self._client.get_max_batch_size()))
+        step = self._max_batch()
         for i in range(0, len(keys), step):
             part = keys[i : i + step]
             self._sentences.upsert(
@@ -499,7 +499,7 @@ class ChromaStore:
         # full disk) its record already says "pending", and the next ingest removes it with its
         # pieces (delete_document). Texts first left a changed document's old "ready" record
         # pointing at pieces that were gone: an index that no longer opened.
-        step = max(1, int(self._client.get_max_batch_size()))
+        step = self._max_batch()
         for i in range(0, len(records), step):
             part = records[i : i + step]
             self._docs.upsert(
@@ -513,13 +513,17 @@ class ChromaStore:
         self._put_texts(records)
         self._bump()
 
+    def _max_batch(self) -> int:
+        """The most records Chroma takes in one write call."""
+        return max(1, int(self._client.get_max_batch_size()))
+
     def _put_texts(self, records: Sequence[DocumentRecord]) -> None:
         """The records' texts as pieces, a few per call (what a longer old version had beyond
         the new one goes)."""
         ids = [r.doc_id for r in records]
         self._texts.delete(where={"doc_id": ids[0]} if len(ids) == 1 else {"doc_id": {"$in": ids}})
         pieces = ((r.doc_id, p, r.text) for r in records for p in range(_pieces(len(r.text))))
-        step = min(TEXT_PIECES_PER_CALL, max(1, int(self._client.get_max_batch_size())))
+        step = min(TEXT_PIECES_PER_CALL, self._max_batch())
         while part := list(itertools.islice(pieces, step)):
             self._texts.upsert(
                 ids=[_text_id(d, p) for d, p, _ in part],
@@ -534,7 +538,7 @@ class ChromaStore:
         if not doc_ids:
             return
         with self._write_call():
-            step = max(1, int(self._client.get_max_batch_size()))
+            step = self._max_batch()
             for i in range(0, len(doc_ids), step):
                 part = list(doc_ids[i : i + step])
                 self._docs.update(ids=part, metadatas=[{"status": status}] * len(part))
