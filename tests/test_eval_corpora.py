@@ -177,3 +177,26 @@ def test_an_eval_index_of_another_format_is_rebuilt(
     rebuilt = corpus.engine(settings, docs, embedder=embedder)
     assert "rebuilding the t index" in capsys.readouterr().err
     assert rebuilt.ingest(progress=False).documents == 1
+
+
+def test_gold_text_without_the_index_is_what_ingest_stored(tmp_path: Path, embedder) -> None:  # noqa: ANN001
+    """The baseline alone (or a report of stored rows) locates gold quotes in the corpus files as
+    askai's loader reads them: the same text ingest stores, with no index needed."""
+    from askai.eval.main import gold_text, gold_text_from_file
+    from tests.conftest import make_settings
+
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "sub" / "page.html").write_text(
+        "<html><body><h1>Rotation</h1><p>Logs rotate at <code>10 MB</code>.</p>"
+        "<ul><li>keep five files</li></ul></body></html>")
+    corpus = EvalCorpus("t", "test", tmp_path / "q.jsonl", docs)
+    settings = make_settings(tmp_path)
+    unindexed = corpus.engine(settings, docs, embedder=embedder)
+    from_file = gold_text_from_file(unindexed, "sub/page.html")
+    assert "Logs rotate at 10 MB." in from_file  # parsed, not raw HTML
+    unindexed.ingest(progress=False)
+    indexed = [d.doc_id for d in unindexed.documents()]
+    assert from_file == gold_text(unindexed, indexed, "sub/page.html")
+    with pytest.raises(ConfigError, match="not in"):
+        gold_text_from_file(unindexed, "sub/missing.html")

@@ -46,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", action="store_true",
                    help="also run the plain llama-index pipeline, side by side")
     p.add_argument("--baseline-only", action="store_true",
-                   help="run only the baseline (with --corpus: the corpus index must exist)")
+                   help="run only the baseline (gold quotes are located in the corpus files "
+                        "as askai's loader reads them; no askai index is needed)")
     p.add_argument("--no-judge", action="store_true", help="lexical checker only (no model judge)")
     p.add_argument("--limit", type=int, default=None, help="only the first N items")
     p.add_argument("--stride", type=int, default=1,

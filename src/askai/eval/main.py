@@ -63,6 +63,22 @@ def gold_text(engine: Engine, doc_ids: list[str], doc: str) -> str:
     return engine.document_text(found[0])
 
 
+def gold_text_from_file(engine: Engine, doc: str) -> str:
+    """The text of gold document ``doc`` as askai's loader extracts it from the corpus folder
+    (what ingest stores for it), without the index: for a run that does not answer with askai
+    (the baseline alone, or a report of stored rows), so it needs no current askai index."""
+    from askai.ingest.loaders import load_file
+
+    roots = [Path(p) for p in engine.settings.ingest.paths]
+    if len(roots) != 1:
+        raise ValueError("An eval corpus has exactly one ingest path (setting ingest.paths)")
+    path = roots[0] / doc
+    if not path.is_file():
+        raise ConfigError(f"The eval set's document {doc!r} is not in {roots[0]}")
+    ingest = engine.settings.ingest
+    return load_file(path, max_bytes=int(ingest.max_file_mb * 1_000_000), ocr=ingest.ocr).text
+
+
 def evaluate(
     engine: Engine,
     set_path: Path,
@@ -85,8 +101,11 @@ def evaluate(
     run can be reported, then resumed later)."""
     items = load_items(set_path)[::stride]
     items = items[:limit] if limit else items
-    doc_ids = [d.doc_id for d in engine.documents()]
-    items = locate_evidence(items, functools.partial(gold_text, engine, doc_ids))
+    if askai and not report_only:  # located in the text askai indexed and answers from
+        doc_ids = [d.doc_id for d in engine.documents()]
+        items = locate_evidence(items, functools.partial(gold_text, engine, doc_ids))
+    else:
+        items = locate_evidence(items, functools.partial(gold_text_from_file, engine))
     out_dir = results_root / label
     judge = None
     if use_judge:
@@ -174,8 +193,9 @@ def evaluate_corpora(
     for corpus in chosen:
         docs = corpus.prepare()
         engine = corpus.engine(settings, docs, embedder=embedder, llm=llm)
-        if not report_only and askai:  # (the baseline alone only reads askai's index, for the
-            # gold quotes' offsets: it may run beside a process that writes it)
+        if not report_only and askai:  # (the baseline alone reads the gold documents' text
+            # from the corpus folder with askai's loader: it may run beside a process that
+            # writes the index, or before there is one)
             report = engine.ingest(prune=True, progress=progress)
             if report.failed:
                 raise ConfigError(f"{corpus.name}: {len(report.failed)} files failed to ingest, "
