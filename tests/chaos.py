@@ -166,13 +166,23 @@ def check(store_path: str, folder: Path, n_docs: int) -> dict:
         chunks = [c for c in store.chunks_of(record.doc_id) if c.doc_hash == record.sha256]
         keys = [k for c in chunks for k in chunk_sentences(c.doc_id, c.text, c.start)]
         whole = len(chunks) == record.chunks and len(store.sentence_vectors(keys)) == len(
-            set(keys))
+            set(keys)) and _text_complete(store, record.doc_id)
         if whole:
             out["complete"] += 1
         else:
             out["broken"] += 1
             out["broken_ids"].append(record.doc_id)
     return out
+
+
+def _text_complete(store: object, doc_id: str) -> bool:
+    """Are all of a ready document's text pieces there (reading it raises if not)?"""
+    from askai.errors import IndexCorruptError
+
+    try:
+        return store.get_document(doc_id) is not None  # type: ignore[attr-defined]
+    except IndexCorruptError:
+        return False
 
 
 def doc_path(folder: Path, i: int) -> str:

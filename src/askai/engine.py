@@ -31,7 +31,7 @@ from askai.followup import (
 )
 from askai.grounding import unknown_names
 from askai.index.embedder import Embedder, build_embedder
-from askai.index.store import DocumentRecord, Hit, VectorStore, build_store
+from askai.index.store import DocumentInfo, DocumentRecord, Hit, VectorStore, build_store
 from askai.ingest.chunking import Chunker
 from askai.ingest.pipeline import ingest_files
 from askai.llm.base import LLM, build_llm, complete, token_counter
@@ -174,7 +174,8 @@ class Engine:
                 prune=prune, progress=progress, ocr=self.settings.ingest.ocr,
             )
 
-    def documents(self) -> list[DocumentRecord]:
+    def documents(self) -> list[DocumentInfo]:
+        """The ready documents, without their texts (:meth:`document_text` reads one)."""
         return [d for d in self.store.list_documents() if d.status == "ready"]
 
     def document_text(self, doc_id: str) -> str:

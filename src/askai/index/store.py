@@ -106,6 +106,21 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 
 @dataclass(frozen=True)
+class DocumentInfo:
+    """What a listing says of a document: everything but its text (:meth:`VectorStore.get_document`
+    reads that), so listing an index of many or large documents reads no text."""
+
+    doc_id: str
+    title: str
+    sha256: str
+    chunks: int
+    ingested_at: str
+    status: str = "ready"
+    path: str = ""
+    writer: str = ""
+
+
+@dataclass(frozen=True)
 class DocumentRecord:
     doc_id: str
     title: str
@@ -148,7 +163,7 @@ class VectorStore(Protocol):
 
     def get_document(self, doc_id: str) -> DocumentRecord | None: ...
 
-    def list_documents(self) -> list[DocumentRecord]: ...
+    def list_documents(self) -> list[DocumentInfo]: ...
 
     def ready_documents(self) -> dict[str, str]: ...
 
@@ -158,7 +173,7 @@ class VectorStore(Protocol):
 
     def writing(self) -> Any: ...
 
-    def owns_leftover(self, record: DocumentRecord) -> bool: ...
+    def owns_leftover(self, record: DocumentInfo) -> bool: ...
 
 
 def _read(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -251,7 +266,7 @@ class ChromaStore:
                 raise read_only_error(self.location, cause) from exc
             yield
 
-    def owns_leftover(self, record: DocumentRecord) -> bool:
+    def owns_leftover(self, record: DocumentInfo) -> bool:
         """May the caller remove this not-ready record and its chunks as a dead writer's
         leftover? Embedded: yes, the caller holds the writer lock, so its writer is gone. Server:
         only if it was written on this host by a process that no longer runs (writers on other
@@ -544,33 +559,21 @@ class ChromaStore:
                 self._docs.update(ids=part, metadatas=[{"status": status}] * len(part))
             self._bump()
 
-    def _text_of(self, records: dict[str, dict[str, Any]]) -> dict[str, str]:
-        """The texts of one document or of all (id -> metadata of its record)."""
-        if not records:
-            return {}
-        if len(records) == 1:
-            res = self._texts.get(where={"doc_id": next(iter(records))},
-                                  include=["documents", "metadatas"])
-        else:  # every document's: read them all
-            res = self._texts.get(include=["documents", "metadatas"])
-        pieces: dict[str, list[tuple[int, str]]] = {d: [] for d in records}
-        for text, meta in zip(res["documents"], res["metadatas"], strict=True):
-            pieces.setdefault(str(meta["doc_id"]), []).append((int(meta["piece"]), text or ""))
-        texts = {}
-        for doc_id, meta in records.items():
-            found = sorted(pieces[doc_id])
-            complete = [p for p, _ in found] == list(range(int(meta.get("pieces", 0))))
-            # a record not ready is a write in flight or a dead writer's leftover: its text may
-            # be partial (what is there is returned); nothing reads it but the ingest that
-            # removes it
-            if not complete and meta.get("status") == "ready":
-                raise IndexCorruptError(
-                    f"The text of {doc_id} in the index at {self.location} is incomplete "
-                    f"({len(found)} of {meta.get('pieces')} pieces); rebuild it with "
-                    "`askai ingest --reset`."
-                )
-            texts[doc_id] = "".join(t for _, t in found)
-        return texts
+    def _text_of(self, doc_id: str, meta: dict[str, Any]) -> str:
+        """A document's text, joined from its pieces (``meta``: its record's metadata)."""
+        res = self._texts.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
+        found = sorted((int(m["piece"]), t or "")
+                       for t, m in zip(res["documents"], res["metadatas"], strict=True))
+        complete = [p for p, _ in found] == list(range(int(meta.get("pieces", 0))))
+        # a record not ready is a write in flight or a dead writer's leftover: its text may be
+        # partial (what is there is returned); nothing reads it but the ingest that removes it
+        if not complete and meta.get("status") == "ready":
+            raise IndexCorruptError(
+                f"The text of {doc_id} in the index at {self.location} is incomplete "
+                f"({len(found)} of {meta.get('pieces')} pieces); rebuild it with "
+                "`askai ingest --reset`."
+            )
+        return "".join(t for _, t in found)
 
     @_read
     def get_document(self, doc_id: str) -> DocumentRecord | None:
@@ -578,14 +581,13 @@ class ChromaStore:
         if not res["ids"]:
             return None
         meta = res["metadatas"][0]
-        return _record_from(doc_id, self._text_of({doc_id: meta})[doc_id], meta)
+        return _record_from(doc_id, self._text_of(doc_id, meta), meta)
 
     @_read
-    def list_documents(self) -> list[DocumentRecord]:
+    def list_documents(self) -> list[DocumentInfo]:
+        """Every record, ready or not, without texts (sorted by id)."""
         res = self._docs.get(include=["metadatas"])
-        metas = dict(zip(res["ids"], res["metadatas"], strict=True))
-        texts = self._text_of(metas)
-        return sorted((_record_from(i, texts[i], m) for i, m in metas.items()),
+        return sorted((_info_from(i, m) for i, m in zip(res["ids"], res["metadatas"], strict=True)),
                       key=lambda r: r.doc_id)
 
     @_read
@@ -629,12 +631,20 @@ def _chunk_from(text: str, meta: dict[str, Any]) -> Chunk:
     )
 
 
-def _record_from(doc_id: str, text: str, meta: dict[str, Any]) -> DocumentRecord:
-    return DocumentRecord(
-        doc_id=doc_id, title=str(meta.get("title", "")), text=text, sha256=str(meta["sha256"]),
+def _info_from(doc_id: str, meta: dict[str, Any]) -> DocumentInfo:
+    return DocumentInfo(
+        doc_id=doc_id, title=str(meta.get("title", "")), sha256=str(meta["sha256"]),
         chunks=int(meta["chunks"]), ingested_at=str(meta["ingested_at"]),
         status=str(meta.get("status", "ready")), path=str(meta.get("path", "")),
         writer=str(meta.get("writer", "")),
+    )
+
+
+def _record_from(doc_id: str, text: str, meta: dict[str, Any]) -> DocumentRecord:
+    info = _info_from(doc_id, meta)
+    return DocumentRecord(
+        doc_id=doc_id, title=info.title, text=text, sha256=info.sha256, chunks=info.chunks,
+        ingested_at=info.ingested_at, status=info.status, path=info.path, writer=info.writer,
     )
 
 

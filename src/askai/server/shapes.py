@@ -15,7 +15,7 @@ from typing import Any
 
 from askai.docnames import short_names
 from askai.errors import IndexNotFoundError
-from askai.index.store import DocumentRecord
+from askai.index.store import DocumentInfo, DocumentRecord
 from askai.types import Answer, Citation, Passage
 
 FOOTER_HEADING = "Sources:"
@@ -60,7 +60,7 @@ def passage_json(p: Passage) -> dict[str, Any]:
 
 
 def document_json(
-    record: DocumentRecord, name: str, *, text: bool = False
+    record: DocumentInfo | DocumentRecord, name: str, *, text: bool = False
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "key": document_key(record.doc_id),
@@ -71,17 +71,19 @@ def document_json(
         "ingested_at": record.ingested_at,
         "sha256": record.sha256,
     }
-    if text:
+    if text:  # a record read with its text (store.get_document), not a listing's
+        if not isinstance(record, DocumentRecord):
+            raise TypeError("document_json(text=True) takes a record read with its text")
         out["text"] = record.text
     return out
 
 
-def documents_json(records: Sequence[DocumentRecord]) -> list[dict[str, Any]]:
+def documents_json(records: Sequence[DocumentInfo]) -> list[dict[str, Any]]:
     names = short_names(r.doc_id for r in records)
     return [document_json(r, names[r.doc_id]) for r in records]
 
 
-def find_document(records: Sequence[DocumentRecord], ref: str) -> DocumentRecord:
+def find_document(records: Sequence[DocumentInfo], ref: str) -> DocumentInfo:
     """The indexed document ``ref`` names: its key, its id (path) or its short name."""
     names = short_names(r.doc_id for r in records)
     for r in records:
