@@ -182,6 +182,11 @@ def test_summarize_hand_computed() -> None:
                               "unanswerable_answered": 1, "unanswerable_refused": 1}
     assert s["checker"] == {"claims": 5, "tier1": 3, "tier2": 2, "judge_parse_errors": 0}
     assert s["latency"]["total_s"]["p50"] == 2.0
+    assert s["correct_grounded"]["value"] == pytest.approx(1 / 3)
+    # a correct answer with a claim its citation does not support is correct, not grounded
+    s = summarize([row("answerable", False, True, 1, [ok, ok], [valid]),
+                   row("answerable", False, True, 1, [ok, bad], [valid])])
+    assert s["correct"]["value"] == 1.0 and s["correct_grounded"]["value"] == 0.5
 
 
 def test_judge_claims_uses_each_marker() -> None:

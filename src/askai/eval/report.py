@@ -11,6 +11,7 @@ from askai.grounding import CONTRADICTED, SUPPORTED
 
 HEADLINE = [
     ("correct", "Correct (required facts), answerable"),
+    ("correct_grounded", "Correct and every claim supported by its citation, answerable"),
     ("hit@5", "Retrieval hit@5"),
     ("claims_supported", "Claims supported by their citations"),
     ("citation_precision", "Citation precision"),
@@ -35,6 +36,11 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     s: dict[str, Any] = {
         "items": len(rows), "answerable": len(answerable), "unanswerable": len(unanswerable),
         "correct": rate_with_ci([r["facts_ok"] for r in answerable]),
+        # the product's definition of a good answer: the facts, each claim backed by the passage
+        # it cites (a model can state a fact it knows without the documents saying it)
+        "correct_grounded": rate_with_ci(
+            [r["facts_ok"] and not r["refused"] and _fully_grounded(r) for r in answerable]
+        ),
         "correct_two_turn": rate_with_ci(
             [r["facts_ok"] for r in answerable if r["category"] == "two_turn"]
         ),
@@ -47,10 +53,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "citation_recall": rate_with_ci([c["label"] == SUPPORTED for c in claims]),
         "claims_supported": rate_with_ci([c["label"] == SUPPORTED for c in claims]),
         "claims_contradicted": rate_with_ci([c["label"] == CONTRADICTED for c in claims]),
-        "answers_fully_grounded": rate_with_ci(
-            [bool(r["claims"]) and all(c["label"] == SUPPORTED for c in r["claims"])
-             for r in answered]
-        ),
+        "answers_fully_grounded": rate_with_ci([_fully_grounded(r) for r in answered]),
         "answers_with_citations": rate_with_ci([bool(r["citations"]) for r in answered]),
         "gold_doc_cited": rate_with_ci(
             [r["gold_cited"] for r in answerable if r["facts_ok"] and "gold_cited" in r]
@@ -75,6 +78,11 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             s["latency"][key] = {"p50": percentile(values, 50), "p95": percentile(values, 95),
                                  "n": len(values)}
     return s
+
+
+def _fully_grounded(row: dict[str, Any]) -> bool:
+    """Has the answer claims, each supported by the passage it cites?"""
+    return bool(row["claims"]) and all(c["label"] == SUPPORTED for c in row["claims"])
 
 
 def _no_model(row: dict[str, Any]) -> bool:
