@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -141,11 +142,41 @@ def _tables(boxes: list[_Box]) -> list[_Box]:
     return out
 
 
+class _CreationOrder:
+    """A stand-in for ``id()`` in pdfminer's text box grouping, numbering objects in the order
+    it first sees them. pdfminer merges the closest pair of boxes first and breaks ties between
+    equal distances by ``id()``, a memory address: boxes laid out at equal spacing (a table's
+    rows) then came out in a different order from one process to the next, so a PDF's text, its
+    hash and its chunks' offsets changed between two ingests of the same file (R-admin.pdf:
+    two table rows swapped, and the document re-embedded on every ingest). Numbered by first
+    sight, ties go to the box pdfminer listed first, in every process."""
+
+    def __init__(self) -> None:
+        self._next = itertools.count()
+
+    def __call__(self, obj: object) -> int:
+        order = obj.__dict__.get("_askai_order")
+        if order is None:
+            order = obj.__dict__["_askai_order"] = next(self._next)
+        return order
+
+
+def _deterministic_layout() -> None:
+    """Give pdfminer's layout module :class:`_CreationOrder` as its ``id`` (it calls ``id`` only
+    in ``group_textboxes``, for the heap's tie-break and its set of merged objects)."""
+    import pdfminer.layout
+
+    if not isinstance(getattr(pdfminer.layout, "id", None), _CreationOrder):
+        pdfminer.layout.id = _CreationOrder()  # type: ignore[attr-defined]
+
+
 def _pages(data: bytes) -> tuple[list[list[_Box]], set[int]]:
     """The boxes of every page, and the (0-based) pages with no text layer but something drawn
     on them: the pages to OCR."""
     from pdfminer.high_level import extract_pages
     from pdfminer.layout import LAParams, LTChar, LTTextContainer
+
+    _deterministic_layout()
 
     pages = []
     scanned: set[int] = set()
