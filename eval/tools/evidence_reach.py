@@ -4,18 +4,29 @@ inside the passages the model is shown. No model is loaded; the corpus index is 
 up to date) first, as `askai eval --corpus` does.
 
     .venv/bin/python eval/tools/evidence_reach.py python-doc r-manuals [--top-k 4] [--show-misses]
+        [--dense sentences|chunks] [--stride N]
+
+``--dense chunks`` is an experiment, not a setting: the dense ranking uses each chunk's own stored
+vector (the length-weighted mean of its sentences' vectors) instead of ranking a chunk by its best
+sentence; everything else (BM25, fusion, evidence selection) is askai's.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import time
+from typing import Any
 
+from askai.docnames import same_document
 from askai.eval.corpora import corpora, locate_evidence, quote_in
 from askai.eval.dataset import load_items
+from askai.eval.main import gold_text_from_file
 from askai.index.embedder import build_embedder
+from askai.index.store import Hit
+from askai.retrieval import fuse
 from askai.settings import load_settings
 
 
@@ -24,6 +35,8 @@ def main() -> None:
     parser.add_argument("corpora", nargs="+")
     parser.add_argument("--top-k", type=int, default=None)
     parser.add_argument("--show-misses", action="store_true")
+    parser.add_argument("--dense", choices=("sentences", "chunks"), default="sentences")
+    parser.add_argument("--stride", type=int, default=1, help="every Nth item")
     args = parser.parse_args()
     settings = load_settings()
     embedder = build_embedder(settings.embedder)
@@ -34,8 +47,12 @@ def main() -> None:
         cs = engine.settings
         report = engine.ingest(prune=True, progress=False)
         items = locate_evidence(
-            [i for i in load_items(corpus.questions) if i.answerable], engine.document_text
+            [i for i in load_items(corpus.questions)[::args.stride] if i.answerable],
+            functools.partial(gold_text_from_file, engine),
         )
+        if args.dense == "chunks":
+            engine.retriever._search = functools.partial(_search_by_chunk_vectors,
+                                                         engine.retriever)
         k = args.top_k or cs.retrieval.top_k
         doc_hit = chunk_hit = passage_hit = 0
         chars, times = [], []
@@ -43,13 +60,12 @@ def main() -> None:
             t0 = time.perf_counter()
             found = engine.retriever.retrieve(item.question, k)
             times.append(time.perf_counter() - t0)
-            docs_found = {h.chunk.doc_id for h in found.hits}
             gold = item.evidence
-            doc_hit += any(e.doc in docs_found for e in gold)
+            doc_hit += any(same_document(h.chunk.doc_id, e.doc) for h in found.hits for e in gold)
             in_chunk = any(quote_in(h.chunk.text, e.quote) for h in found.hits for e in gold
-                           if h.chunk.doc_id == e.doc)
+                           if same_document(h.chunk.doc_id, e.doc))
             in_passage = any(quote_in(p.text, e.quote) for p in found.passages for e in gold
-                             if p.source == e.doc)
+                             if same_document(p.source, e.doc))
             chunk_hit += in_chunk
             passage_hit += in_passage
             chars.append(sum(len(p.text) for p in found.passages))
@@ -60,7 +76,7 @@ def main() -> None:
                     print(f"      [{p.source} | {p.section[-60:]}] {p.text[:140]!r}")
         n = len(items)
         results[corpus.name] = {
-            "answerable": n, "ingest": report.summary(),
+            "answerable": n, "dense": args.dense, "ingest": report.summary(),
             "gold_doc_retrieved": round(doc_hit / n, 3),
             "gold_quote_in_chunks": round(chunk_hit / n, 3),
             "gold_quote_in_passages": round(passage_hit / n, 3),
@@ -68,6 +84,24 @@ def main() -> None:
             "retrieve_ms_p50": round(1000 * statistics.median(times), 1),
         }
         print(json.dumps({corpus.name: results[corpus.name]}), flush=True)
+
+
+def _search_by_chunk_vectors(retriever: Any, question: str, k: int) -> tuple[Any, list[Hit]]:
+    """askai's ``Retriever._search`` with the dense list from the chunks' own vectors."""
+    lexical = retriever.lexical()
+    vector = retriever.embedder.embed_query(question)
+    n = max(retriever.settings.candidates, k)
+    ready = retriever.store.ready_documents()
+    dense: list[int] = []
+    for hit in retriever.store.search(vector, 3 * n):
+        if ready.get(hit.chunk.doc_id) != hit.chunk.doc_hash:
+            continue
+        for i in lexical.chunks_at(hit.chunk.doc_id, hit.chunk.start):
+            if lexical.chunks[i].index == hit.chunk.index and i not in dense:
+                dense.append(i)
+    fused = fuse([dense[:n], lexical.search(question, n)])[:k]
+    top = fused[0][1] if fused else 1.0
+    return vector, [Hit(lexical.chunks[i], round(score / top, 4)) for i, score in fused]
 
 
 if __name__ == "__main__":
