@@ -59,6 +59,7 @@ def test_a_rare_keyword_is_found_and_sentences_come_from_the_store(
     # every sentence of every chunk has a stored embedding, the one the embedder gives it (with
     # its section's heading in front, where it has one)
     for record in engine.documents():
+        text = engine.document_text(record.doc_id)
         for chunk in engine.store.chunks_of(record.doc_id):
             keys = [(chunk.doc_id, chunk.start + a, chunk.start + b)
                     for a, b in split_sentences(chunk.text)]
@@ -68,7 +69,7 @@ def test_a_rare_keyword_is_found_and_sentences_come_from_the_store(
             np.testing.assert_allclose(
                 stored[keys[0]],
                 engine.embedder.embed_documents(
-                    [sentence_for_embedding(record.text[a:b], chunk.section)]
+                    [sentence_for_embedding(text[a:b], chunk.section)]
                 )[0],
                 atol=1e-4,
             )
