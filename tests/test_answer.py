@@ -130,6 +130,44 @@ def test_cite_handles_marker_after_the_full_stop() -> None:
     assert cited.citations[0].start == 10 and cited.citations[1].start == 42
 
 
+def _passages(*texts: str) -> list[Passage]:
+    out, at = [], 0
+    for t in texts:
+        out.append(Passage("a.txt", "A", t, at, at + len(t), 0.9))
+        at += len(t) + 2
+    return out
+
+
+def test_a_value_tied_to_a_name_only_another_passage_gives_is_stitched() -> None:
+    """A false premise's answer took a value from one passage and tied it to the name the
+    question asked about, which only another passage names (articles' u018, answered with a
+    confident citation since session 5): the claim is checked as a whole and refused."""
+    passages = _passages(
+        "The launch of Sinong, an open-source model for agriculture, gives farmers real-time "
+        "insights into crop management.",
+        "AI-powered battery validation methods can predict battery lifespan after just 50 "
+        "cycles.",
+    )
+    question = "How many cycles does Sinong need to predict battery lifespan?"
+    stitched = cite("Sinong needs to predict battery lifespan after just 50 cycles [2].",
+                    passages, question=question)
+    assert stitched.refused and "Sinong" in stitched.sentences[0].reason.title()
+    # the same value stated of what the passage names is supported
+    kept = cite("Battery validation methods can predict battery lifespan after just 50 cycles "
+                "[2].", passages, question=question)
+    assert not kept.refused and kept.citations[0].quote.startswith("AI-powered battery")
+
+
+def test_a_name_several_passages_mention_stays_framing() -> None:
+    """A name more than one retrieved passage mentions (the corpus's subject, "China") is the
+    question's framing: the value's passage need not repeat it."""
+    passages = _passages("Beijing hosts many AI laboratories.", "Beijing leads the field.",
+                         "Regulators approved 117 generative models in 2024.")
+    cited = cite("Beijing approved 117 generative models in 2024 [3].", passages,
+                 question="How many generative models did Beijing approve in 2024?")
+    assert not cited.refused and cited.citations[0].quote.startswith("Regulators approved")
+
+
 @pytest.mark.parametrize(
     ("question", "override"),
     [

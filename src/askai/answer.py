@@ -9,9 +9,11 @@ from askai.grounding import (
     ClaimCheck,
     check_claim,
     content_words,
+    fold,
     has_negation,
     literal_in,
     literals,
+    proper_names,
     split_sentences,
 )
 from askai.ingest.structure import short_path
@@ -256,6 +258,11 @@ def cite(
     # checked that the documents mention them (the engine refuses questions about names no
     # document mentions), otherwise only when the retrieved passages mention them
     context = None if names_checked else " ".join(f"{p.section} {p.text}" for p in passages)
+    # the question's names that one passage alone mentions (a claim tying a value to one of them
+    # must take the value from that passage: see check_claim)
+    texts = [fold(f"{p.section} {p.text}").lower() for p in passages]
+    specific = frozenset(n for n in proper_names(question)
+                         if sum(n in t for t in texts) == 1)
     asked = content_words(question)
     for claim, marker_list in claims_with_citations(raw):
         markers = tuple(marker_list)
@@ -277,6 +284,7 @@ def cite(
             check = check_claim(
                 claim, passages[m - 1].text, question=question, heading=passages[m - 1].section,
                 context=context, min_coverage=min_coverage, anchored_coverage=anchored_coverage,
+                specific_names=specific,
             )
             if check.supported:
                 verdict = (m, check)
@@ -286,7 +294,7 @@ def cite(
                 (
                     check_claim(claim, p.text, question=question, heading=p.section,
                                 context=context, min_coverage=min_coverage,
-                                anchored_coverage=anchored_coverage)
+                                anchored_coverage=anchored_coverage, specific_names=specific)
                     for p in passages
                 ),
                 key=lambda c: c.coverage,

@@ -313,6 +313,7 @@ def check_claim(
     min_coverage: float = 0.6,
     anchored_coverage: float | None = None,
     max_window: int = 2,
+    specific_names: frozenset[str] = frozenset(),
 ) -> ClaimCheck:
     """Is ``claim`` supported by ``evidence``, judged lexically?
 
@@ -335,7 +336,9 @@ def check_claim(
       ``min_coverage``): the words around an exact value may paraphrase.
 
     Names the question supplies are exempt from the name check; given ``context`` (all the
-    evidence retrieved), only those that occur in it.
+    evidence retrieved), only those that occur in it — except ``specific_names`` (those only one
+    retrieved passage mentions) in a claim that adds a number, identifier or literal: the value's
+    passage must name them, so a claim is not stitched from two passages.
     """
     claim = _ATTRIBUTION.sub("", claim)  # "According to the article, X" claims X
     framing_text = f"{question} {heading}"
@@ -360,6 +363,18 @@ def check_claim(
     framing = fold(framing_text).lower()
     new_identifiers = {i for i in identifiers(claim) if i not in framing}
     new_literals = {x for x in literals(claim) if not literal_in(x, framing_text)}
+    # a name the question supplies is framing, unless only one retrieved passage names it
+    # (``specific_names``) and the claim ties a value of its own to it: then the passage the
+    # value comes from must name it (or its heading), or the claim is stitched from two passages
+    # ("Sinong needs 50 cycles": the 50 cycles are another system's, in another passage)
+    tied = claim_numbers or new_identifiers or new_literals
+    heading_lower = fold(heading).lower()
+    stitched = tuple(sorted(
+        n for n in proper_names(claim) & specific_names
+        if tied and n not in evidence_lower and _stem(n) not in evidence_words
+        and n not in heading_lower
+    ))
+    missing_names = tuple(sorted(set(missing_names) | set(stitched)))
     missing_identifiers = tuple(sorted(
         [i for i in new_identifiers if i not in evidence_lower]
         + [x for x in new_literals if not literal_in(x, f"{evidence}\n{heading}")]
