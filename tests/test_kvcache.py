@@ -247,8 +247,10 @@ def test_answers_from_spliced_passages_cold_then_warm(llm: LlamaCppLLM) -> None:
     stats = llm.passage_context().stats
     assert stats.memory_hits == 2 and stats.computed == 0
     assert stats.decoded_tokens < stats.spliced_tokens + 40
-    assert warm == cold
-    assert "503" in warm
+    # both answer from the passage; the texts need not be equal: on an AVX-512 CPU the answers
+    # parted at a near-tie ("The arch of the bridge spans …" / "The arch spans …"), the cached
+    # entry's logits agreeing with a fresh computation to 1e-3 (the test above bounds that)
+    assert "503" in cold and "503" in warm
     prefix_text, _, segs = segments(parts, llm._render, llm._tokenize)
     whole = llm._tokenize(llm._render(parts.messages()))
     pieces = llm._tokenize(prefix_text) + [t for s in segs for t in s.glue + s.passage]
