@@ -350,7 +350,8 @@ def check_claim(
     exempt = {w.lower() for w in re.findall(r"[A-Za-z0-9]+", fold(framing_text))}
     if context is not None:
         exempt &= _bare_words(context)
-    claim_names = proper_names(claim) - exempt
+    names_in_claim = proper_names(claim)
+    claim_names = names_in_claim - exempt
     claim_negated = has_negation(claim)
     spans = split_sentences(evidence) or [(0, len(evidence))]
     # a name may be anywhere in the cited evidence (a list's heading, the sentence before)
@@ -370,7 +371,7 @@ def check_claim(
     tied = claim_numbers or new_identifiers or new_literals
     heading_lower = fold(heading).lower()
     stitched = tuple(sorted(
-        n for n in proper_names(claim) & specific_names
+        n for n in names_in_claim & specific_names
         if tied and n not in evidence_lower and _stem(n) not in evidence_words
         and n not in heading_lower
     ))

@@ -641,11 +641,7 @@ def _info_from(doc_id: str, meta: dict[str, Any]) -> DocumentInfo:
 
 
 def _record_from(doc_id: str, text: str, meta: dict[str, Any]) -> DocumentRecord:
-    info = _info_from(doc_id, meta)
-    return DocumentRecord(
-        doc_id=doc_id, title=info.title, text=text, sha256=info.sha256, chunks=info.chunks,
-        ingested_at=info.ingested_at, status=info.status, path=info.path, writer=info.writer,
-    )
+    return DocumentRecord(text=text, **vars(_info_from(doc_id, meta)))
 
 
 _HOST = socket.gethostname()
