@@ -21,10 +21,11 @@ from askai.eval.runner import load_rows
 
 def audit(rows: list[dict], facts: dict[str, list[list[str]]]) -> dict[str, object]:
     answerable = [r for r in rows if r["kind"] == "answerable"]
+    in_draft = {r["id"]: contains_facts(r.get("raw_text") or "", facts[r["id"]])
+                for r in answerable}
     refused = [r for r in answerable if r["refused"]]
-    kept_wrong = [r["id"] for r in refused if not contains_facts(r.get("raw_text") or "",
-                                                                 facts[r["id"]])]
-    cost = [r["id"] for r in refused if contains_facts(r.get("raw_text") or "", facts[r["id"]])]
+    kept_wrong = [r["id"] for r in refused if not in_draft[r["id"]]]
+    cost = [r["id"] for r in refused if in_draft[r["id"]]]
     return {
         "answerable": len(answerable),
         "refused": len(refused),
@@ -32,8 +33,7 @@ def audit(rows: list[dict], facts: dict[str, list[list[str]]]) -> dict[str, obje
         "refused_draft_with_facts": len(cost),
         "refused_draft_with_facts_ids": cost,
         "answered_wrong": sum(not r["refused"] and not r["facts_ok"] for r in answerable),
-        "drafts_with_facts": sum(contains_facts(r.get("raw_text") or "", facts[r["id"]])
-                                 for r in answerable),
+        "drafts_with_facts": sum(in_draft.values()),
     }
 
 
