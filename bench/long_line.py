@@ -6,7 +6,7 @@ is a generated one-line text (sentences of made-up words and numbers, seeded, no
 child process ingests into a fresh embedded Chroma store (the real MiniLM embedder); recorded per
 size: wall seconds, the child's CPU seconds (user + system; on a shared machine the steadier
 measure), chunks, and the child's peak RSS (``ru_maxrss`` of RUSAGE_CHILDREN, read after each
-child, and the child's own).
+child, and the child's own), and the child's resident memory over time.
 
     .venv/bin/python bench/long_line.py [--sizes 2,5,10,19]
         →  bench/results/long_line.json
@@ -63,6 +63,22 @@ def one_line_text(megabytes: float, seed: int = 0) -> str:
     return "".join(out)[:target]
 
 
+TIMELINE_STEP = 1.0
+
+
+def resident_timeline(child: subprocess.Popen) -> list[int]:
+    """The child's resident memory (MB, from /proc) every TIMELINE_STEP seconds until it ends."""
+    samples: list[int] = []
+    while child.poll() is None:
+        try:
+            with open(f"/proc/{child.pid}/statm") as statm:
+                samples.append(int(statm.read().split()[1]) * 4096 // 2**20)
+        except (FileNotFoundError, ProcessLookupError):
+            break
+        time.sleep(TIMELINE_STEP)
+    return samples
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="19", help="comma list of sizes in MB")
@@ -75,8 +91,16 @@ def main() -> int:
             path.write_text(one_line_text(mb), encoding="utf-8")
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
-            done = subprocess.run([sys.executable, "-c", CHILD, str(path)], cwd=ROOT,
-                                  capture_output=True, text=True)
+            # output to files, not pipes: nothing reads a pipe while the timeline is sampled
+            with open(Path(tmp) / "out", "w+") as out, open(Path(tmp) / "err", "w+") as err:
+                child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], cwd=ROOT,
+                                         stdout=out, stderr=err, text=True)
+                timeline = resident_timeline(child)
+                child.wait()
+                out.seek(0)
+                err.seek(0)
+                done = subprocess.CompletedProcess(child.args, child.returncode, out.read(),
+                                                   err.read())
             wall = time.perf_counter() - t0
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             if done.returncode:
@@ -91,6 +115,9 @@ def main() -> int:
                 "chunks": child["chunks"], "failed": child["failed"],
                 "peak_rss_mb": round(after.ru_maxrss / 1024),
                 "child_peak_rss_mb": round(child["own_maxrss_mb"]),
+                # the child's resident MB every TIMELINE_STEP s (where in the ingest memory goes)
+                "rss_timeline_mb": timeline[::max(1, len(timeline) // 60)],
+                "timeline_step_s": TIMELINE_STEP * max(1, len(timeline) // 60),
             }
             rows.append(row)
             print(json.dumps(row), flush=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,6 +19,32 @@ from askai.ingest.structure import Section, section_at
 MAX_PIECE_CHARS = 100_000
 _CUTS = (re.compile(r"\n\s*\n"), re.compile(r"\n"), re.compile(r"[.!?][\"')\]]*\s|[。！？]"),
          re.compile(r"\s"))
+
+
+# llama-index's SentenceSplitter finds sentences with nltk's Punkt tokenizer, and `import nltk`
+# imports every nltk subpackage, among them its optional scikit-learn and SciPy integrations
+# (classifier wrappers, association measures) and through scikit-learn pandas: 120 MB of memory
+# and 2 s that splitting never uses. nltk guards each of those imports (it catches their
+# ImportError), so they are hidden while nltk is imported: the same Punkt code, without them.
+_NLTK_EXTRAS = ("sklearn", "scipy", "pandas")
+_NLTK_IMPORT = threading.Lock()
+
+
+def import_nltk_without_extras() -> None:
+    """Import nltk with its optional scikit-learn, SciPy and pandas imports hidden (those already
+    imported stay as they are; they are importable as usual afterwards)."""
+    with _NLTK_IMPORT:
+        if "nltk" in sys.modules:
+            return
+        hidden = [name for name in _NLTK_EXTRAS if name not in sys.modules]
+        for name in hidden:
+            sys.modules[name] = None  # type: ignore[assignment]  # import raises ImportError
+        try:
+            import nltk  # noqa: F401
+        finally:
+            for name in hidden:
+                if sys.modules.get(name, False) is None:
+                    del sys.modules[name]
 
 
 @dataclass(frozen=True)
@@ -35,6 +63,7 @@ class Chunker:
     ) -> None:
         from llama_index.core.node_parser import SentenceSplitter
 
+        import_nltk_without_extras()
         if chunk_overlap >= chunk_size:
             raise ValueError(
                 f"chunk_overlap ({chunk_overlap}) must be smaller than chunk_size ({chunk_size})"

@@ -38,6 +38,7 @@ from askai.ingest.chunking import Chunker
 from askai.ingest.loaders import IMAGE_SUFFIXES, SUPPORTED_SUFFIXES, load_file
 from askai.ingest.structure import PATH_SEPARATOR
 from askai.locations import Location, within
+from askai.memory import release_free_memory
 from askai.types import IngestFailure, IngestReport
 
 EMBED_BATCH_CHUNKS = 256  # chunks embedded together across documents
@@ -193,6 +194,9 @@ def _write(
     for part in _parts(batch, EMBED_BATCH_CHUNKS):
         carried = _write_part(part, store, embedder, carried)
         chunks += len(part)
+        # what the part's embedding and writes freed goes back to the system, so a long
+        # document's resident memory grows with its index, not with its allocations
+        release_free_memory()
     # the status alone: rewriting the records would write their texts again
     store.set_status([r.doc_id for r in records], "ready")
     report.documents += len(records)
