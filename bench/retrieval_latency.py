@@ -113,18 +113,17 @@ class Filler:
         from askai.ingest.pipeline import chunk_sentences
 
         chunks: list[Chunk] = []
-        chunk_vectors: list[np.ndarray] = []
         keys: list[tuple[str, int, int]] = []
         sentence_vectors: list[np.ndarray] = []
         records: list[DocumentRecord] = []
 
         def flush() -> None:
             if chunks:
-                store.add(chunks, np.stack(chunk_vectors))
+                store.add(chunks)
                 store.add_sentences(keys, np.concatenate(sentence_vectors))
             for record in records:
                 store.put_document(record)
-            for part in (chunks, chunk_vectors, keys, sentence_vectors, records):
+            for part in (chunks, keys, sentence_vectors, records):
                 part.clear()
 
         left = n_chunks
@@ -146,13 +145,9 @@ class Filler:
                 end = start + len(chunk_text)
                 assert text[start:end] == chunk_text
                 chunk_keys = chunk_sentences(doc_id, chunk_text, start)
-                vectors = self.unit(len(chunk_keys))
-                lengths = np.array([b - a for _, a, b in chunk_keys], dtype=np.float32)
-                mean = (vectors * lengths[:, None]).sum(axis=0)  # as askai: length-weighted mean
                 chunks.append(Chunk(doc_id, index, chunk_text, start, end, title, digest))
-                chunk_vectors.append(mean / np.linalg.norm(mean))
                 keys.extend(chunk_keys)
-                sentence_vectors.append(vectors)
+                sentence_vectors.append(self.unit(len(chunk_keys)))
                 self.sentences += len(chunk_keys)
                 start = end + 2
             records.append(DocumentRecord(
@@ -349,7 +344,7 @@ def main() -> int:
             "directly through the store API up to each size. Filler chunk text = "
             f"{args.sentences_per_chunk} real sentences drawn at random from {pool_source} "
             f"({len(pool)} distinct sentences), {args.chunks_per_doc} chunks per filler document "
-            "with sentence keys and offsets consistent with the document text; filler chunk and "
+            "with sentence keys and offsets consistent with the document text; filler "
             f"sentence VECTORS ARE RANDOM UNIT VECTORS (dim {DIMENSION}, seed {args.seed}), not "
             "embeddings. Timed one call at a time after warm-up: engine.retriever.retrieve(q, 4) "
             "(query embedding, BM25, sentence vector search, fusion, evidence selection) and "

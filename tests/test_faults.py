@@ -51,8 +51,8 @@ def test_every_kind_of_bad_file_at_once(engine: Engine, docs: Path) -> None:
     latin1 = (docs / "latin1.txt").resolve().as_posix()
     assert engine.document_text(latin1) == "Ceci est un résumé très détaillé."
     assert "芯片" in engine.document_text(zh)
-    hits = engine.store.search(engine.embedder.embed_query("芯片出口管制"), 3)
-    assert any(h.chunk.doc_id == zh for h in hits)
+    hits = engine.store.search_sentences(engine.embedder.embed_query("芯片出口管制"), 3)
+    assert any(h.doc_id == zh for h in hits)
     for record in engine.documents():
         assert len(engine.store.chunks_of(record.doc_id)) == record.chunks
 

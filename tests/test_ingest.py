@@ -58,8 +58,10 @@ def test_reingest_skips_unchanged_and_replaces_changed(engine: Engine, docs: Pat
     chunks = engine.store.chunks_of(_id(docs / "lighthouse.txt"))
     assert [c.text for c in chunks] == ["The Harrowgate lighthouse is painted blue."]
     assert len(old_ids) >= 1 and engine.store.count() == before - len(old_ids) + 1
-    hits = engine.store.search(engine.embedder.embed_query("when was the lamp built 1874"), 50)
-    assert not any("1874" in h.chunk.text for h in hits), "old chunks must be gone"
+    assert not any("1874" in c.text for c in engine.store.all_chunks()), "old chunks must be gone"
+    hits = engine.store.search_sentences(engine.embedder.embed_query("lamp built 1874"), 50)
+    assert all(h.start < len("The Harrowgate lighthouse is painted blue.") for h in hits
+               if h.doc_id == _id(docs / "lighthouse.txt")), "old sentences must be gone"
 
 
 def test_a_broken_file_fails_alone_and_loses_nothing(engine: Engine, docs: Path) -> None:
@@ -252,9 +254,13 @@ def test_a_long_document_is_embedded_and_written_in_bounded_parts(
     assert a.keys() == b.keys() == set(keys)
     assert all(np.allclose(a[k], b[k], atol=1e-5) for k in keys)
     query = embedder.embed_query("How many leaves does quokka 123 eat?")
-    assert [(h.chunk.id, round(h.score, 4)) for h in whole.store.search(query, 5)] == [
-        (h.chunk.id, round(h.score, 4)) for h in parts.store.search(query, 5)
-    ]
+    def found(engine: Engine) -> list[tuple[int, int, float]]:
+        return [(h.start, h.end, round(h.score, 4))
+                for h in engine.store.search_sentences(query, 5)]
+
+    assert found(whole) == found(parts)
+    assert [h.chunk.id for h in whole.retriever.retrieve("quokka 123", 4).hits] == [
+        h.chunk.id for h in parts.retriever.retrieve("quokka 123", 4).hits]
     assert [d.status for d in parts.store.list_documents()] == ["ready"]
 
 

@@ -75,19 +75,6 @@ def test_a_rare_keyword_is_found_and_sentences_come_from_the_store(
             )
 
 
-def test_chunk_embedding_is_the_length_weighted_mean_of_its_sentences(
-    engine: Engine, docs: Path
-) -> None:
-    engine.ingest([docs], progress=False)
-    chunk = engine.store.chunks_of((docs / "lighthouse.txt").resolve().as_posix())[0]
-    spans = split_sentences(chunk.text)
-    vectors = engine.embedder.embed_documents([chunk.text[a:b] for a, b in spans])
-    mean = sum(v * (b - a) for v, (a, b) in zip(vectors, spans, strict=True))
-    mean = mean / np.linalg.norm(mean)
-    hit = engine.store.search(mean, 1)[0]
-    assert hit.chunk == chunk and hit.score == pytest.approx(1.0, abs=1e-4)
-
-
 def test_the_lexical_index_follows_writes(engine: Engine, docs: Path) -> None:
     engine.ingest([docs], progress=False)
     assert engine.retriever.lexical().search("tardigrades", 3) == []

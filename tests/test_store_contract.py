@@ -49,22 +49,17 @@ def _chunk(doc: str, i: int, text: str) -> Chunk:
     return Chunk(doc, i, text, 10 * i, 10 * i + len(text), doc.upper(), "hash-" + doc)
 
 
-def test_add_search_count(store: VectorStore) -> None:
+def test_add_count_and_read_back(store: VectorStore) -> None:
     chunks = [_chunk("a", 0, "alpha"), _chunk("a", 1, "beta"), _chunk("b", 0, "gamma")]
-    vectors = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
-    store.add(chunks, vectors)
+    store.add(chunks)
     assert store.count() == 3
-    hits = store.search(np.array([0.1, 0.9, 0.0], dtype=np.float32), 2)
-    assert [h.chunk.text for h in hits] == ["beta", "alpha"]
-    assert hits[0].chunk == chunks[1] and 0.9 < hits[0].score <= 1.0
-    assert store.search(np.array([0, 0, 1.0], dtype=np.float32), 10)[0].chunk.doc_id == "b"
-    with pytest.raises(ValueError, match="k >= 1"):
-        store.search(np.array([1.0, 0, 0], dtype=np.float32), 0)
+    assert store.chunks_of("a") == chunks[:2] and store.chunks_of("b") == chunks[2:]
+    store.add([_chunk("a", 1, "beta, again")])  # the same id: replaced, not added
+    assert store.count() == 3 and store.chunks_of("a")[1].text == "beta, again"
 
 
 def test_documents_and_delete(store: VectorStore) -> None:
-    store.add([_chunk("a", 0, "alpha"), _chunk("b", 0, "beta")],
-              np.eye(3, dtype=np.float32)[:2])
+    store.add([_chunk("a", 0, "alpha"), _chunk("b", 0, "beta")])
     record = DocumentRecord("a", "A", "alpha text", "hash-a", 1, "2026-01-01T00:00:00+00:00")
     store.put_document(record)
     store.put_document(DocumentRecord("b", "B", "beta text", "hash-b", 1, "2026-01-01"))
@@ -72,7 +67,7 @@ def test_documents_and_delete(store: VectorStore) -> None:
     assert [d.doc_id for d in store.list_documents()] == ["a", "b"]
     store.delete_document("a")
     assert store.get_document("a") is None and store.count() == 1
-    assert [h.chunk.doc_id for h in store.search(np.array([1.0, 0, 0]), 5)] == ["b"]
+    assert [c.doc_id for c in store.all_chunks()] == ["b"]
     store.reset()
     assert store.count() == 0 and store.list_documents() == []
 
@@ -123,7 +118,7 @@ def test_a_long_text_is_stored_in_pieces_and_read_back_whole(store: VectorStore)
 
 def test_all_chunks_and_revision(store: VectorStore) -> None:
     chunks = [_chunk("a", i, f"text {i}") for i in range(7)]
-    store.add(chunks, np.tile(np.eye(3, dtype=np.float32)[0], (7, 1)))
+    store.add(chunks)
     assert sorted(store.all_chunks(), key=lambda c: c.index) == chunks
     rev = store.revision()
     assert store.revision() == rev  # stable while nothing changes

@@ -4,11 +4,12 @@ inside the passages the model is shown. No model is loaded; the corpus index is 
 up to date) first, as `askai eval --corpus` does.
 
     .venv/bin/python eval/tools/evidence_reach.py python-doc r-manuals [--top-k 4] [--show-misses]
-        [--dense sentences|chunks] [--stride N]
+        [--stride N]
 
-``--dense chunks`` is an experiment, not a setting: the dense ranking uses each chunk's own stored
-vector (the length-weighted mean of its sentences' vectors) instead of ranking a chunk by its best
-sentence; everything else (BM25, fusion, evidence selection) is askai's.
+(Session 8 also ranked chunks by a vector of their own, the length-weighted mean of their
+sentences' vectors, with ``--dense chunks``: eval/results/s8-evidence-reach-dense.jsonl, from
+commit df90cd6. It lost python-doc 4 of 58 items; chunks have had no vector since index format 7,
+and the option went with them.)
 """
 
 from __future__ import annotations
@@ -18,15 +19,12 @@ import functools
 import json
 import statistics
 import time
-from typing import Any
 
 from askai.docnames import same_document
 from askai.eval.corpora import corpora, locate_evidence, quote_in
 from askai.eval.dataset import load_items
 from askai.eval.main import gold_text_from_file
 from askai.index.embedder import build_embedder
-from askai.index.store import Hit
-from askai.retrieval import fuse
 from askai.settings import load_settings
 
 
@@ -35,7 +33,6 @@ def main() -> None:
     parser.add_argument("corpora", nargs="+")
     parser.add_argument("--top-k", type=int, default=None)
     parser.add_argument("--show-misses", action="store_true")
-    parser.add_argument("--dense", choices=("sentences", "chunks"), default="sentences")
     parser.add_argument("--stride", type=int, default=1, help="every Nth item")
     args = parser.parse_args()
     settings = load_settings()
@@ -50,9 +47,6 @@ def main() -> None:
             [i for i in load_items(corpus.questions)[::args.stride] if i.answerable],
             functools.partial(gold_text_from_file, engine),
         )
-        if args.dense == "chunks":
-            engine.retriever._search = functools.partial(_search_by_chunk_vectors,
-                                                         engine.retriever)
         k = args.top_k or cs.retrieval.top_k
         doc_hit = chunk_hit = passage_hit = 0
         chars, times = [], []
@@ -76,7 +70,7 @@ def main() -> None:
                     print(f"      [{p.source} | {p.section[-60:]}] {p.text[:140]!r}")
         n = len(items)
         results[corpus.name] = {
-            "answerable": n, "dense": args.dense, "ingest": report.summary(),
+            "answerable": n, "ingest": report.summary(),
             "gold_doc_retrieved": round(doc_hit / n, 3),
             "gold_quote_in_chunks": round(chunk_hit / n, 3),
             "gold_quote_in_passages": round(passage_hit / n, 3),
@@ -84,24 +78,6 @@ def main() -> None:
             "retrieve_ms_p50": round(1000 * statistics.median(times), 1),
         }
         print(json.dumps({corpus.name: results[corpus.name]}), flush=True)
-
-
-def _search_by_chunk_vectors(retriever: Any, question: str, k: int) -> tuple[Any, list[Hit]]:
-    """askai's ``Retriever._search`` with the dense list from the chunks' own vectors."""
-    lexical = retriever.lexical()
-    vector = retriever.embedder.embed_query(question)
-    n = max(retriever.settings.candidates, k)
-    ready = retriever.store.ready_documents()
-    dense: list[int] = []
-    for hit in retriever.store.search(vector, 3 * n):
-        if ready.get(hit.chunk.doc_id) != hit.chunk.doc_hash:
-            continue
-        for i in lexical.chunks_at(hit.chunk.doc_id, hit.chunk.start):
-            if lexical.chunks[i].index == hit.chunk.index and i not in dense:
-                dense.append(i)
-    fused = fuse([dense[:n], lexical.search(question, n)])[:k]
-    top = fused[0][1] if fused else 1.0
-    return vector, [Hit(lexical.chunks[i], round(score / top, 4)) for i, score in fused]
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """The vector-store seam: a small protocol and the Chroma adapter.
 
-The store keeps four collections: ``<name>`` holds chunks (text, embedding, document id,
-offsets), ``<name>__sentences`` one embedding per sentence of every chunk (what dense retrieval
+The store keeps four collections: ``<name>`` holds chunks (text, document id, offsets, section,
+locations; no vector of their own: retrieval ranks chunks by their sentences and by BM25, and a
+chunk vector per chunk cost ~60 MB of HNSW memory for a 19 MB file while nothing searched it),
+``<name>__sentences`` one embedding per sentence of every chunk (what dense retrieval
 searches and evidence selection scores, so nothing is embedded at question time but the question),
 ``<name>__documents`` one record per document (content hash, chunk count, status) and
 ``<name>__texts`` its full ingested text, in pieces of ``TEXT_PIECE_CHARS`` (one Chroma record per
@@ -58,10 +60,14 @@ if TYPE_CHECKING:
 # 2: sentence embeddings; 3: sections (heading paths) of chunks; 4: a document's id is its file's
 # absolute path (was: the path under the ingested folder, so a/notes.txt and b/notes.txt collided);
 # 5: a chunk's locations (pages, slides, sheet rows; OCR'd PDF pages); 6: a document's text in
-# pieces in <name>__texts (was: the document of its record in <name>__documents)
-FORMAT_VERSION = 6
+# pieces in <name>__texts (was: the document of its record in <name>__documents); 7: chunks
+# without vectors of their own (were: their sentences' mean, which nothing searched)
+FORMAT_VERSION = 7
 TEXT_PIECE_CHARS = 65_536  # characters of a document's text per record of <name>__texts
 TEXT_PIECES_PER_CALL = 16  # pieces (~1 MB of text) per write call of the texts collection
+# what records looked up by id rather than by vector (chunks, text pieces) carry: Chroma stores a
+# vector with every record, and a one-dimensional one costs next to nothing
+_NO_VECTOR = [1.0]
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,7 @@ class Chunk:
 @dataclass(frozen=True)
 class Hit:
     chunk: Chunk
-    score: float  # relevance: cosine similarity from the store, fused score from the retriever
+    score: float  # relevance: the retriever's fused score
 
 
 @dataclass(frozen=True)
@@ -135,13 +141,11 @@ class DocumentRecord:
 
 @runtime_checkable
 class VectorStore(Protocol):
-    def add(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None: ...
+    def add(self, chunks: Sequence[Chunk]) -> None: ...
 
     def delete_document(self, doc_id: str) -> None: ...
 
     def delete_chunks(self, doc_id: str) -> None: ...
-
-    def search(self, embedding: np.ndarray, k: int) -> list[Hit]: ...
 
     def add_sentences(self, keys: Sequence[SentenceKey], embeddings: np.ndarray) -> None: ...
 
@@ -327,8 +331,7 @@ class ChromaStore:
             raise
 
     def _open(self) -> None:
-        meta = {
-            "hnsw:space": "cosine",
+        meta = {  # the embedder and dimension of the sentence vectors
             "askai_format": FORMAT_VERSION,
             "embedder": self._embedder_name,
             "dimension": self._dimension,
@@ -367,19 +370,17 @@ class ChromaStore:
                 f"({self._dimension} dims) is configured; rebuild it with `askai ingest --reset`."
             )
 
-    def add(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
-        if len(chunks) != len(embeddings):
-            raise ValueError(f"{len(chunks)} chunks but {len(embeddings)} embeddings")
+    def add(self, chunks: Sequence[Chunk]) -> None:
         with self._write_call():
-            self._add(chunks, embeddings)
+            self._add(chunks)
 
-    def _add(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
+    def _add(self, chunks: Sequence[Chunk]) -> None:
         step = self._max_batch()
         for i in range(0, len(chunks), step):
             part = chunks[i : i + step]
             self._chunks.upsert(
                 ids=[c.id for c in part],
-                embeddings=np.asarray(embeddings[i : i + step], dtype=np.float32),
+                embeddings=[_NO_VECTOR] * len(part),  # looked up by id and document, not by vector
                 documents=[c.text for c in part],
                 metadatas=[
                     {"doc_id": c.doc_id, "index": c.index, "start": c.start, "end": c.end,
@@ -469,25 +470,6 @@ class ChromaStore:
             self._bump()
 
     @_read
-    def search(self, embedding: np.ndarray, k: int) -> list[Hit]:
-        if k < 1:
-            raise ValueError(f"Expected k >= 1, got {k}")
-        n = self._chunks.count()
-        if n == 0:
-            return []
-        res = self._chunks.query(
-            query_embeddings=[np.asarray(embedding, dtype=np.float32)],
-            n_results=min(k, n),
-            include=["documents", "metadatas", "distances"],
-        )
-        hits = []
-        for text, meta, dist in zip(
-            res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True
-        ):
-            hits.append(Hit(chunk=_chunk_from(text, meta), score=1.0 - float(dist)))
-        return hits
-
-    @_read
     def chunks_of(self, doc_id: str) -> list[Chunk]:
         res = self._chunks.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
         pairs = zip(res["documents"], res["metadatas"], strict=True)
@@ -542,7 +524,7 @@ class ChromaStore:
         while part := list(itertools.islice(pieces, step)):
             self._texts.upsert(
                 ids=[_text_id(d, p) for d, p, _ in part],
-                embeddings=[[1.0]] * len(part),  # looked up by document id
+                embeddings=[_NO_VECTOR] * len(part),  # looked up by document id
                 documents=[t[p * TEXT_PIECE_CHARS : (p + 1) * TEXT_PIECE_CHARS]
                            for _, p, t in part],
                 metadatas=[{"doc_id": d, "piece": p} for d, p, _ in part],

@@ -3,13 +3,13 @@
 Each document's content hash is stored with it: unchanged files are skipped, a changed file's old
 chunks are replaced, and a file whose content is already indexed under another name is skipped as
 a duplicate. Each sentence of a chunk is embedded (once per document, however many overlapping
-chunks hold it) and stored; a chunk's own embedding is the length-weighted mean of its
-sentences', so nothing is embedded twice. Documents are written in batches: records ``pending``
-→ delete the old chunks of replaced documents → add the new chunks and sentences (embedded
-``EMBED_BATCH_CHUNKS`` chunks at a time, so one huge document never has all its vectors in memory)
-→ records ``ready``; pending records left by a crash are cleaned up at the start of the
-next run (under the writer lock: see askai.index.guard), and readers search only ``ready``
-documents, so every document is either fully present or absent.
+chunks hold it) and stored; chunks are stored with their text and offsets and no vector of their
+own (retrieval ranks them by their sentences and by BM25). Documents are written in batches:
+records ``pending`` → delete the old chunks of replaced documents → add the new chunks and
+sentences (embedded ``EMBED_BATCH_CHUNKS`` chunks at a time, so one huge document never has all
+its vectors in memory) → records ``ready``; pending records left by a crash are cleaned up at the
+start of the next run (under the writer lock: see askai.index.guard), and readers search only
+``ready`` documents, so every document is either fully present or absent.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-import numpy as np
 
 from askai.errors import IngestError
 from askai.index.embedder import Embedder
@@ -189,7 +187,7 @@ def _write(
             store.delete_chunks(item.source.doc_id)
     # Embedded and written EMBED_BATCH_CHUNKS chunks at a time, however long one document is,
     # so memory stays bounded (a 19 MB file is some 24,000 chunks and 300,000 sentences).
-    carried: dict[SentenceKey, np.ndarray] = {}
+    carried: set[SentenceKey] = set()
     chunks = 0
     for part in _parts(batch, EMBED_BATCH_CHUNKS):
         carried = _write_part(part, store, embedder, carried)
@@ -218,11 +216,11 @@ def _parts(batch: list[_Prepared], size: int) -> Iterator[list[tuple[_Prepared, 
 
 def _write_part(
     part: list[tuple[_Prepared, int]], store: VectorStore, embedder: Embedder,
-    carried: dict[SentenceKey, np.ndarray],
-) -> dict[SentenceKey, np.ndarray]:
-    """Embed and store some chunks and their sentences; ``carried`` holds the vectors of the
-    previous part's last chunk (its sentences may open the next chunk too: the overlap), and the
-    same of this part is returned."""
+    carried: set[SentenceKey],
+) -> set[SentenceKey]:
+    """Store some chunks, and embed and store their sentences; ``carried`` holds the sentences
+    of the previous part's last chunk (already written: they may open the next chunk too, the
+    overlap), and the same of this part is returned."""
     per_chunk = [
         chunk_sentences(item.source.doc_id, item.spans[i].text, item.spans[i].start)
         for item, i in part
@@ -237,8 +235,7 @@ def _write_part(
                     key, sentence_for_embedding(item.text[key[1]:key[2]], item.spans[i].section)
                 )
     unique = list(framed)
-    by_key = dict(carried)
-    by_key.update(zip(unique, embedder.embed_documents([framed[k] for k in unique]), strict=True))
+    vectors = embedder.embed_documents([framed[k] for k in unique]) if unique else None
     chunks = [
         Chunk(item.source.doc_id, i, s.text, s.start, s.end, item.title, item.sha256, s.section,
               within(item.locations, s.start, s.end))
@@ -246,10 +243,10 @@ def _write_part(
         for s in (item.spans[i],)
     ]
     if chunks:
-        store.add(chunks, np.stack([_mean(ks, by_key, embedder.dimension) for ks in per_chunk]))
-    if unique:
-        store.add_sentences(unique, np.stack([by_key[k] for k in unique]))
-    return {k: by_key[k] for k in per_chunk[-1]} if per_chunk else {}
+        store.add(chunks)
+    if vectors is not None:
+        store.add_sentences(unique, vectors)
+    return set(per_chunk[-1]) if per_chunk else set()
 
 
 def sentence_for_embedding(sentence: str, section: str) -> str:
@@ -257,15 +254,6 @@ def sentence_for_embedding(sentence: str, section: str) -> str:
     (the sentence alone where it has no section)."""
     leaf = section.rsplit(PATH_SEPARATOR, 1)[-1][:80] if section else ""
     return f"{leaf}: {sentence}" if leaf and leaf != sentence else sentence
-
-
-def _mean(keys: list[SentenceKey], vectors: dict[SentenceKey, np.ndarray], dim: int) -> np.ndarray:
-    """A chunk's embedding: its sentences' embeddings averaged by length, normalised."""
-    total = np.zeros(dim, dtype=np.float32)
-    for key in keys:
-        total += vectors[key] * (key[2] - key[1])
-    norm = float(np.linalg.norm(total))
-    return total / norm if norm > 0 else total
 
 
 def _prune(paths: list[str | Path], store: VectorStore) -> int:
