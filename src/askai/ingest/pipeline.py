@@ -39,7 +39,7 @@ from askai.locations import Location, within
 from askai.memory import release_free_memory
 from askai.types import IngestFailure, IngestReport
 
-EMBED_BATCH_CHUNKS = 256  # chunks embedded together across documents
+EMBED_BATCH_CHUNKS = 64  # chunks embedded together across documents
 
 
 @dataclass(frozen=True)
