@@ -218,7 +218,7 @@ def test_pieces_are_cut_at_paragraph_then_sentence_then_space() -> None:
 def test_a_long_document_is_embedded_and_written_in_bounded_parts(
     tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
 ) -> None:
-    """However long one document is, its chunks are embedded and written EMBED_BATCH_CHUNKS at a
+    """However long one document is, its chunks are embedded and written PART_CHUNKS at a
     time (not all its vectors at once), and the index is the same as when written in one go."""
     text = " ".join(f"Fact {i}: quokka number {i} eats {i % 7} leaves." for i in range(400))
     (tmp_path / "docs").mkdir()
@@ -239,7 +239,7 @@ def test_a_long_document_is_embedded_and_written_in_bounded_parts(
 
     whole = Engine(make_settings(tmp_path / "whole"), embedder=embedder)
     whole.ingest([tmp_path / "docs"], progress=False)
-    monkeypatch.setattr(pipeline, "EMBED_BATCH_CHUNKS", 4)
+    monkeypatch.setattr(pipeline, "PART_CHUNKS", 4)
     parts = Engine(make_settings(tmp_path / "parts"), embedder=Recording())  # type: ignore[arg-type]
     report = parts.ingest([tmp_path / "docs"], progress=False)
     doc = (tmp_path / "docs" / "long.txt").resolve().as_posix()  # a document is its path

@@ -6,7 +6,7 @@ a duplicate. Each sentence of a chunk is embedded (once per document, however ma
 chunks hold it) and stored; chunks are stored with their text and offsets and no vector of their
 own (retrieval ranks them by their sentences and by BM25). Documents are written in batches:
 records ``pending`` → delete the old chunks of replaced documents → add the new chunks and
-sentences (embedded ``EMBED_BATCH_CHUNKS`` chunks at a time, so one huge document never has all
+sentences (embedded ``PART_CHUNKS`` chunks at a time, so one huge document never has all
 its vectors in memory) → records ``ready``; pending records left by a crash are cleaned up at the
 start of the next run (under the writer lock: see askai.index.guard), and readers search only
 ``ready`` documents, so every document is either fully present or absent.
@@ -39,7 +39,12 @@ from askai.locations import Location, within
 from askai.memory import release_free_memory
 from askai.types import IngestFailure, IngestReport
 
-EMBED_BATCH_CHUNKS = 64  # chunks embedded together across documents
+# Documents are written in batches of at least BATCH_CHUNKS chunks (one pending → ready cycle of
+# their records), and each batch is embedded and written PART_CHUNKS chunks at a time: a 19 MB
+# one-line file peaked at 1,016 MB with parts of 256 chunks and at 901 MB with 64, while batches
+# of few documents cost many small writes (README "Measured numbers")
+BATCH_CHUNKS = 256
+PART_CHUNKS = 64
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,7 @@ def ingest_files(
     batch: list[_Prepared] = []
     for item in prepared():
         batch.append(item)
-        if sum(len(b.spans) for b in batch) >= EMBED_BATCH_CHUNKS:
+        if sum(len(b.spans) for b in batch) >= BATCH_CHUNKS:
             _write(batch, store, embedder, report)
             batch = []
     if batch:
@@ -185,11 +190,11 @@ def _write(
     for item in batch:
         if item.replaces:  # a new document has no chunks: chunks exist only under a record
             store.delete_chunks(item.source.doc_id)
-    # Embedded and written EMBED_BATCH_CHUNKS chunks at a time, however long one document is,
-    # so memory stays bounded (a 19 MB file is some 24,000 chunks and 300,000 sentences).
+    # Embedded and written PART_CHUNKS chunks at a time, however long one document is,
+    # so memory stays bounded (a 19 MB one-line file is 26,246 chunks and ~172,000 sentences).
     carried: set[SentenceKey] = set()
     chunks = 0
-    for part in _parts(batch, EMBED_BATCH_CHUNKS):
+    for part in _parts(batch, PART_CHUNKS):
         carried = _write_part(part, store, embedder, carried)
         chunks += len(part)
         # what the part's embedding and writes freed goes back to the system, so a long
