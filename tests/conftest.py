@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +25,20 @@ from .browser import CHROMIUM, FLAGS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "ingest" / "corpus"
+
+
+def run_child(code: str, *args: str, timeout: float = 300) -> str:
+    """Run ``code`` in a fresh Python process that imports this checkout's askai (a clean heap,
+    a clean set of imported modules); it must succeed. Its standard output."""
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def child_json(code: str, *args: str, timeout: float = 300) -> dict:
+    """:func:`run_child`, and the JSON object its last line of output holds."""
+    return json.loads(run_child(code, *args, timeout=timeout).strip().splitlines()[-1])
 
 
 class ScriptedLLM:

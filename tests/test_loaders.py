@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,10 +7,10 @@ import pytest
 from askai.errors import IngestError
 from askai.ingest.loaders import load_file
 
+from .conftest import run_child
 from .pdfs import encrypted, text_pdf
 
 MB = 1_000_000
-SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def test_text_and_markdown_are_kept_verbatim(tmp_path: Path) -> None:
@@ -136,10 +133,8 @@ def test_aes_pdf_without_the_cryptography_package_is_a_per_file_error(tmp_path: 
         "except IngestError as exc:\n"
         "    print('REASON', exc.reason)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONPATH": str(SRC)})
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "REASON" in done.stdout and "cryptography" in done.stdout
+    out = run_child(code, timeout=120)
+    assert "REASON" in out and "cryptography" in out
 
 
 def test_size_limit(tmp_path: Path) -> None:

@@ -8,13 +8,9 @@ record (written twice), an 8 MB text raised the peak by ~195 MB; in pieces by ~4
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import askai
+from .conftest import child_json
 
 CHILD = """
 import json, sys
@@ -48,13 +44,7 @@ print(json.dumps({"grew_mb": status()["VmHWM"] - before, "same": back.text == te
 
 def test_a_long_text_costs_memory_bounded_by_a_small_multiple_of_its_size(tmp_path: Path) -> None:
     megabytes = 8
-    src = str(Path(askai.__file__).resolve().parents[1])
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(tmp_path / "index"), str(megabytes)],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": src},
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = child_json(CHILD, str(tmp_path / "index"), str(megabytes), timeout=600)
     assert result["same"] and result["status"] == "ready"
     # pieces: ~41 MB for 8 MB (Chroma's full-text index and caches); one record: ~195 MB
     assert result["grew_mb"] < 12 * megabytes, result

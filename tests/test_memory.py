@@ -4,28 +4,11 @@ imported modules)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-import askai
 from askai.memory import can_release
 
-from .conftest import CORPUS
-
-SRC = str(Path(askai.__file__).resolve().parents[1])
-
-
-def _child(code: str, *args: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "PYTHONPATH": SRC})
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
+from .conftest import CORPUS, child_json
 
 FREED = """
 import json, sys
@@ -47,8 +30,8 @@ print(json.dumps({"held": held, "after": resident_mb()}))
 
 @pytest.mark.skipif(not can_release(), reason="this C library has no malloc_trim")
 def test_freed_heap_memory_is_returned_to_the_system() -> None:
-    kept = _child(FREED, "keep")
-    released = _child(FREED, "release")
+    kept = child_json(FREED, "keep")
+    released = child_json(FREED, "release")
     # without a release the freed blocks stay resident: what the release gives back is real
     assert kept["held"] - kept["after"] < 20, kept
     assert released["held"] - released["after"] > 120, released
@@ -70,8 +53,8 @@ print(json.dumps({"spans": spans, "loaded": loaded}))
 def test_chunking_skips_nltks_optional_imports_and_chunks_the_same() -> None:
     # the longest shipped article: many sentences, abbreviations, numbers
     path = max(CORPUS.iterdir(), key=lambda p: p.stat().st_size)
-    light = _child(CHUNKS, "light", str(path))
-    full = _child(CHUNKS, "full", str(path))
+    light = child_json(CHUNKS, "light", str(path))
+    full = child_json(CHUNKS, "full", str(path))
     assert light["loaded"] == [], light["loaded"]
     assert full["loaded"] == ["pandas", "scipy", "sklearn"]
     assert len(light["spans"]) > 10
